@@ -1,0 +1,608 @@
+//! Struct-of-arrays batch pricing: price and five Greeks for many options at once.
+//!
+//! The kernel is one branch-free function per option ([`lane`]), written so that the compiler turns the loop
+//! over it into SIMD code: every branch is a select, and `exp`, `ln` and `erfcx` are evaluated by polynomial
+//! and Chebyshev code in this module instead of libm calls. The same source is compiled three times —
+//! portable (x86-64 baseline or any other architecture), AVX2 + FMA, and AVX-512 — and the widest variant
+//! the CPU supports is chosen at run time. Large batches are split over a thread pool.
+//!
+//! The scalar [`crate::black_scholes`] stays the readable reference: the batch results agree with it to a
+//! few units in the 13th significant digit of the premium (tests and a property test hold this), and rows
+//! the kernel does not cover (invalid inputs, σ√T = 0) are delegated to it.
+
+use crate::black::{black_scholes, BsInputs};
+use crate::special::{ERFCX_CENTRE, ERFCX_CHEBYSHEV, FRAC_1_SQRT_2PI};
+use crate::implied_vol::implied_vol_black_scholes;
+use crate::{IvError, OptionKind, PricingError};
+use rayon::prelude::*;
+use std::f64::consts::{FRAC_1_SQRT_2, LOG2_E};
+
+/// Options in struct-of-arrays layout. All columns must have the same length.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OptionBatch {
+    /// +1 for a call, −1 for a put.
+    pub sign: Vec<f64>,
+    /// Spot S.
+    pub spot: Vec<f64>,
+    /// Strike K.
+    pub strike: Vec<f64>,
+    /// Time to expiry T in years.
+    pub expiry_years: Vec<f64>,
+    /// Volatility σ (fraction, annualised).
+    pub vol: Vec<f64>,
+    /// Rate r (continuous, per year).
+    pub rate: Vec<f64>,
+    /// Dividend / carry yield q (continuous, per year).
+    pub dividend: Vec<f64>,
+}
+
+impl OptionBatch {
+    /// An empty batch with room for `n` options.
+    pub fn with_capacity(n: usize) -> Self {
+        OptionBatch {
+            sign: Vec::with_capacity(n),
+            spot: Vec::with_capacity(n),
+            strike: Vec::with_capacity(n),
+            expiry_years: Vec::with_capacity(n),
+            vol: Vec::with_capacity(n),
+            rate: Vec::with_capacity(n),
+            dividend: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends one option.
+    pub fn push(&mut self, kind: OptionKind, inputs: &BsInputs) {
+        self.sign.push(kind.sign());
+        self.spot.push(inputs.spot);
+        self.strike.push(inputs.strike);
+        self.expiry_years.push(inputs.expiry_years);
+        self.vol.push(inputs.vol);
+        self.rate.push(inputs.rate);
+        self.dividend.push(inputs.dividend);
+    }
+
+    /// Number of options.
+    pub fn len(&self) -> usize {
+        self.sign.len()
+    }
+
+    /// True when the batch holds no option.
+    pub fn is_empty(&self) -> bool {
+        self.sign.is_empty()
+    }
+
+    /// The option at `index` as scalar inputs.
+    pub fn get(&self, index: usize) -> (OptionKind, BsInputs) {
+        let kind = if self.sign[index] > 0.0 { OptionKind::Call } else { OptionKind::Put };
+        let inputs = BsInputs {
+            spot: self.spot[index],
+            strike: self.strike[index],
+            expiry_years: self.expiry_years[index],
+            vol: self.vol[index],
+            rate: self.rate[index],
+            dividend: self.dividend[index],
+        };
+        (kind, inputs)
+    }
+
+    fn check_lengths(&self) -> Result<(), PricingError> {
+        let n = self.sign.len();
+        let columns = [
+            ("spot", self.spot.len()),
+            ("strike", self.strike.len()),
+            ("expiry_years", self.expiry_years.len()),
+            ("vol", self.vol.len()),
+            ("rate", self.rate.len()),
+            ("dividend", self.dividend.len()),
+        ];
+        for (field, len) in columns {
+            if len != n {
+                return Err(PricingError::InvalidInput { field, reason: "column length differs from `sign`" });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Outputs of [`price_batch`], struct-of-arrays, same units as [`crate::Greeks`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GreeksBatch {
+    /// Premium.
+    pub price: Vec<f64>,
+    /// ∂V/∂S.
+    pub delta: Vec<f64>,
+    /// ∂²V/∂S².
+    pub gamma: Vec<f64>,
+    /// ∂V/∂σ per 1.00 of vol.
+    pub vega: Vec<f64>,
+    /// −∂V/∂T per year.
+    pub theta: Vec<f64>,
+    /// ∂V/∂r per 1.00 of rate, spot held.
+    pub rho: Vec<f64>,
+    /// Per row: `None` when priced, or the reason the row's inputs were rejected (its outputs are NaN).
+    pub error: Vec<Option<PricingError>>,
+}
+
+impl GreeksBatch {
+    fn resize(&mut self, n: usize) {
+        for column in
+            [&mut self.price, &mut self.delta, &mut self.gamma, &mut self.vega, &mut self.theta, &mut self.rho]
+        {
+            column.clear();
+            column.resize(n, 0.0);
+        }
+        self.error.clear();
+        self.error.resize(n, None);
+    }
+}
+
+/// The instruction set the batch kernel runs with on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelIsa {
+    /// AVX-512F (8 lanes of f64).
+    Avx512,
+    /// AVX2 with FMA (4 lanes).
+    Avx2Fma,
+    /// The portable build of the target (SSE2 on x86-64).
+    Portable,
+}
+
+/// Detects the widest kernel this CPU supports.
+pub fn detected_isa() -> KernelIsa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return KernelIsa::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return KernelIsa::Avx2Fma;
+        }
+    }
+    KernelIsa::Portable
+}
+
+/// Rows per parallel task: large enough to amortise scheduling, small enough to balance.
+const PARALLEL_CHUNK: usize = 8192;
+
+/// Prices every option of `batch` into `out` (resized to fit), on up to `threads` threads (0 = all cores).
+///
+/// Rows with invalid inputs get NaN outputs and their error in `out.error`; other rows are never affected.
+pub fn price_batch(batch: &OptionBatch, out: &mut GreeksBatch, threads: usize) -> Result<(), PricingError> {
+    price_batch_with(batch, out, threads, detected_isa())
+}
+
+/// As [`price_batch`], with the kernel's instruction set forced (falls back to portable if unsupported).
+pub fn price_batch_with(
+    batch: &OptionBatch,
+    out: &mut GreeksBatch,
+    threads: usize,
+    isa: KernelIsa,
+) -> Result<(), PricingError> {
+    batch.check_lengths()?;
+    let n = batch.len();
+    out.resize(n);
+    let isa = if isa_supported(isa) { isa } else { KernelIsa::Portable };
+    let run = |start: usize, outputs: OutputSlices<'_>| {
+        let inputs = InputSlices::new(batch, start, outputs.price.len());
+        run_kernel(isa, &inputs, outputs);
+    };
+    if threads == 1 || n < 2 * PARALLEL_CHUNK {
+        run(0, OutputSlices::whole(out));
+    } else {
+        let mut job = || {
+            out.price
+                .par_chunks_mut(PARALLEL_CHUNK)
+                .zip(out.delta.par_chunks_mut(PARALLEL_CHUNK))
+                .zip(out.gamma.par_chunks_mut(PARALLEL_CHUNK))
+                .zip(out.vega.par_chunks_mut(PARALLEL_CHUNK))
+                .zip(out.theta.par_chunks_mut(PARALLEL_CHUNK))
+                .zip(out.rho.par_chunks_mut(PARALLEL_CHUNK))
+                .enumerate()
+                .for_each(|(chunk, (((((price, delta), gamma), vega), theta), rho))| {
+                    run(chunk * PARALLEL_CHUNK, OutputSlices { price, delta, gamma, vega, theta, rho });
+                });
+        };
+        if threads == 0 {
+            job();
+        } else {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|_| PricingError::InvalidInput { field: "threads", reason: "cannot start a thread pool" })?;
+            pool.install(job);
+        }
+    }
+    patch_uncovered_rows(batch, out);
+    Ok(())
+}
+
+fn isa_supported(isa: KernelIsa) -> bool {
+    match isa {
+        KernelIsa::Portable => true,
+        wanted => {
+            let best = detected_isa();
+            matches!((wanted, best), (KernelIsa::Avx2Fma, KernelIsa::Avx2Fma | KernelIsa::Avx512) | (KernelIsa::Avx512, KernelIsa::Avx512))
+        }
+    }
+}
+
+/// Rows outside the kernel's domain (invalid inputs or σ√T = 0) are re-priced by the scalar reference.
+fn patch_uncovered_rows(batch: &OptionBatch, out: &mut GreeksBatch) {
+    for i in 0..batch.len() {
+        let covered = batch.spot[i] > 0.0
+            && batch.strike[i] > 0.0
+            && batch.expiry_years[i] > 0.0
+            && batch.vol[i] > 0.0
+            && (batch.spot[i] + batch.strike[i] + batch.expiry_years[i] + batch.vol[i] + batch.rate[i] + batch.dividend[i])
+                .is_finite()
+            && (batch.sign[i] == 1.0 || batch.sign[i] == -1.0);
+        if covered {
+            continue;
+        }
+        let (kind, inputs) = batch.get(i);
+        let sign_valid = batch.sign[i] == 1.0 || batch.sign[i] == -1.0;
+        let result = if sign_valid {
+            black_scholes(kind, &inputs)
+        } else {
+            Err(PricingError::InvalidInput { field: "type", reason: "must be +1 (call) or -1 (put)" })
+        };
+        match result {
+            Ok(g) => {
+                out.price[i] = g.price;
+                out.delta[i] = g.delta;
+                out.gamma[i] = g.gamma;
+                out.vega[i] = g.vega;
+                out.theta[i] = g.theta;
+                out.rho[i] = g.rho;
+            }
+            Err(e) => {
+                for column in [
+                    &mut out.price,
+                    &mut out.delta,
+                    &mut out.gamma,
+                    &mut out.vega,
+                    &mut out.theta,
+                    &mut out.rho,
+                ] {
+                    column[i] = f64::NAN;
+                }
+                out.error[i] = Some(e);
+            }
+        }
+    }
+}
+
+struct InputSlices<'a> {
+    sign: &'a [f64],
+    spot: &'a [f64],
+    strike: &'a [f64],
+    expiry_years: &'a [f64],
+    vol: &'a [f64],
+    rate: &'a [f64],
+    dividend: &'a [f64],
+}
+
+impl<'a> InputSlices<'a> {
+    fn new(b: &'a OptionBatch, start: usize, len: usize) -> Self {
+        let r = start..start + len;
+        InputSlices {
+            sign: &b.sign[r.clone()],
+            spot: &b.spot[r.clone()],
+            strike: &b.strike[r.clone()],
+            expiry_years: &b.expiry_years[r.clone()],
+            vol: &b.vol[r.clone()],
+            rate: &b.rate[r.clone()],
+            dividend: &b.dividend[r],
+        }
+    }
+}
+
+struct OutputSlices<'a> {
+    price: &'a mut [f64],
+    delta: &'a mut [f64],
+    gamma: &'a mut [f64],
+    vega: &'a mut [f64],
+    theta: &'a mut [f64],
+    rho: &'a mut [f64],
+}
+
+impl<'a> OutputSlices<'a> {
+    fn whole(out: &'a mut GreeksBatch) -> Self {
+        OutputSlices {
+            price: &mut out.price,
+            delta: &mut out.delta,
+            gamma: &mut out.gamma,
+            vega: &mut out.vega,
+            theta: &mut out.theta,
+            rho: &mut out.rho,
+        }
+    }
+}
+
+fn run_kernel(isa: KernelIsa, inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa_supported` confirmed at run time that this CPU has AVX-512F.
+        KernelIsa::Avx512 => unsafe { kernel_avx512(inputs, outputs) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa_supported` confirmed at run time that this CPU has AVX2 and FMA.
+        KernelIsa::Avx2Fma => unsafe { kernel_avx2_fma(inputs, outputs) },
+        _ => kernel_loop::<false>(inputs, outputs),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn kernel_avx512(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) {
+    kernel_loop::<true>(inputs, outputs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn kernel_avx2_fma(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) {
+    kernel_loop::<true>(inputs, outputs)
+}
+
+#[inline(always)]
+fn kernel_loop<const FMA: bool>(i: &InputSlices<'_>, o: OutputSlices<'_>) {
+    let n = o.price.len();
+    let (sign, spot, strike) = (&i.sign[..n], &i.spot[..n], &i.strike[..n]);
+    let (expiry, vol, rate, dividend) = (&i.expiry_years[..n], &i.vol[..n], &i.rate[..n], &i.dividend[..n]);
+    let (price, delta, gamma) = (&mut o.price[..n], &mut o.delta[..n], &mut o.gamma[..n]);
+    let (vega, theta, rho) = (&mut o.vega[..n], &mut o.theta[..n], &mut o.rho[..n]);
+    for k in 0..n {
+        let g = lane::<FMA>(sign[k], spot[k], strike[k], expiry[k], vol[k], rate[k], dividend[k]);
+        price[k] = g[0];
+        delta[k] = g[1];
+        gamma[k] = g[2];
+        vega[k] = g[3];
+        theta[k] = g[4];
+        rho[k] = g[5];
+    }
+}
+
+/// `a·b + c`, fused when the kernel is compiled for FMA hardware.
+#[inline(always)]
+fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// Price, delta, gamma, vega, theta, rho of one option, branch-free (selects only).
+///
+/// With `x = ln(F/K)`, `s = σ√T`, `a = |x|`: the two tail arguments `u_near = |a/s − s/2|` and
+/// `u_far = a/s + s/2` are `|d₁|, |d₂|` in some order, and one Gaussian factor
+/// `G = ½·e^{−(a²/s² + s²/4)/2}` gives both tails: `Φ(−u_near) = G·e^{a/2}·erfcx(u_near/√2)`,
+/// `Φ(−u_far) = G·e^{−a/2}·erfcx(u_far/√2)`. The out-of-the-money call on `−a` is
+/// `b = G·(E_near − E_far)` when `d₁ ≤ 0` and `e^{−a/2} − G·(E_near + E_far)` otherwise (the identity behind
+/// Jäckel 2015, eq. 3.2); parity adds the intrinsic value.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lane<const FMA: bool>(
+    sign: f64,
+    spot: f64,
+    strike: f64,
+    expiry_years: f64,
+    vol: f64,
+    rate: f64,
+    dividend: f64,
+) -> [f64; 6] {
+    let sqrt_t = expiry_years.sqrt();
+    let s = vol * sqrt_t;
+    let carry_t = (rate - dividend) * expiry_years;
+    let x = ln::<FMA>(spot / strike) + carry_t;
+    let a = x.abs();
+    let half_s = 0.5 * s;
+    let a_over_s = a / s;
+    let d1_reduced = half_s - a_over_s; // d₁ of the out-of-the-money call on −a
+    let u_near = d1_reduced.abs();
+    let u_far = a_over_s + half_s;
+    let e_near = erfcx_lane::<FMA>(u_near * FRAC_1_SQRT_2);
+    let e_far = erfcx_lane::<FMA>(u_far * FRAC_1_SQRT_2);
+    let gauss = 0.5 * exp::<FMA>(-0.5 * madd::<FMA>(a_over_s, a_over_s, half_s * half_s));
+    let growth = exp::<FMA>(0.5 * a); // e^{a/2}
+    let decay = 1.0 / growth; // e^{−a/2}
+    let tail_near = gauss * growth * e_near; // Φ(−u_near)
+    let tail_far = gauss * decay * e_far; // Φ(−u_far)
+    let otm = if d1_reduced <= 0.0 { gauss * (e_near - e_far) } else { decay - gauss * (e_near + e_far) };
+    let in_the_money = sign * x > 0.0;
+    let normalised = if in_the_money { otm + (growth - decay) } else { otm };
+
+    // d₁ = x/s + s/2 and d₂ = x/s − s/2: for x ≥ 0, d₁ = u_far and d₂ = −d1_reduced; for x < 0,
+    // d₁ = d1_reduced and d₂ = −u_far.
+    let positive_x = x >= 0.0;
+    let d1 = if positive_x { u_far } else { d1_reduced };
+    let d2 = if positive_x { -d1_reduced } else { -u_far };
+    let tail_d1 = if positive_x { tail_far } else { tail_near }; // Φ(−|d₁|)
+    let tail_d2 = if positive_x { tail_near } else { tail_far }; // Φ(−|d₂|)
+    let cdf_sd1 = if sign * d1 <= 0.0 { tail_d1 } else { 1.0 - tail_d1 }; // Φ(θd₁)
+    let cdf_sd2 = if sign * d2 <= 0.0 { tail_d2 } else { 1.0 - tail_d2 }; // Φ(θd₂)
+    // φ(d₁) = 2G·e^{∓a/2}/√(2π), from e^{−d₁²/2} = e^{−(h² + t²)/2}·e^{x/2}.
+    let pdf_d1 = 2.0 * FRAC_1_SQRT_2PI * gauss * if positive_x { decay } else { growth };
+
+    let df_q = exp::<FMA>(-dividend * expiry_years);
+    let df_r = exp::<FMA>(-rate * expiry_years);
+    // D·√(F·K) = e^{−rT}·e^{(r−q)T/2}·√(S·K)
+    let scale = exp::<FMA>(-rate * expiry_years + 0.5 * carry_t) * (spot.sqrt() * strike.sqrt());
+    let price = scale * normalised;
+    let spot_pdf = spot * df_q * pdf_d1;
+    let vega = spot_pdf * sqrt_t;
+    let gamma = df_q * pdf_d1 / (spot * s);
+    let delta = sign * df_q * cdf_sd1;
+    let discounted_strike = strike * df_r;
+    let theta = -spot_pdf * vol / (2.0 * sqrt_t) - sign * rate * discounted_strike * cdf_sd2
+        + sign * dividend * spot * df_q * cdf_sd1;
+    let rho = sign * discounted_strike * expiry_years * cdf_sd2;
+    [price, delta, gamma, vega, theta, rho]
+}
+
+/// `erfcx(y)` for `y ≥ 0` from the same Chebyshev series as [`crate::special::erfcx`], branch-free.
+#[inline(always)]
+fn erfcx_lane<const FMA: bool>(y: f64) -> f64 {
+    // Large y: t → 1 and the series tends to 2/√π; clamp y so 1 + 2y stays finite (erfcx → 0 anyway).
+    let y = y.min(1.0e300);
+    let t = (y - ERFCX_CENTRE) / (y + ERFCX_CENTRE);
+    let two_t = 2.0 * t;
+    let (mut b1, mut b2) = (0.0_f64, 0.0_f64);
+    let mut k = ERFCX_CHEBYSHEV.len() - 1;
+    while k >= 1 {
+        let b0 = madd::<FMA>(two_t, b1, ERFCX_CHEBYSHEV[k] - b2);
+        b2 = b1;
+        b1 = b0;
+        k -= 1;
+    }
+    madd::<FMA>(t, b1, ERFCX_CHEBYSHEV[0] - b2) / madd::<FMA>(2.0, y, 1.0)
+}
+
+const EXP_MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2^52: adding it rounds to an integer in the low bits
+const LN_2_HIGH: f64 = 0.693_147_180_369_123_8; // ln 2 with its low 32 bits cleared (Cody–Waite split)
+const LN_2_LOW: f64 = 1.908_214_929_270_587_7e-10;
+
+/// `e^x`, branch-free: `x = n·ln2 + r`, |r| ≤ ln2/2, Taylor series of degree 13 for e^r (truncation below
+/// 2e-16 relative), times 2^n assembled in the exponent bits. Underflows to 0 below −745, saturates to +∞
+/// above 709.8.
+#[inline(always)]
+fn exp<const FMA: bool>(x: f64) -> f64 {
+    let x = x.clamp(-746.0, 710.0);
+    let shifted = madd::<FMA>(x, LOG2_E, EXP_MAGIC);
+    let n = shifted - EXP_MAGIC;
+    let r = madd::<FMA>(-n, LN_2_LOW, madd::<FMA>(-n, LN_2_HIGH, x));
+    // Horner on the Taylor coefficients 1/k!.
+    let mut p = 1.0 / 6_227_020_800.0;
+    for inverse_factorial in [
+        1.0 / 479_001_600.0,
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = madd::<FMA>(p, r, inverse_factorial);
+    }
+    // 2^n as two factors so that n down to −1075 (subnormal results) and up to 1024 (∞) both work.
+    let n_bits = shifted.to_bits().wrapping_sub(EXP_MAGIC.to_bits()) as i64;
+    let half = n_bits >> 1;
+    let first = f64::from_bits(((half + 1023) as u64) << 52);
+    let second = f64::from_bits(((n_bits - half + 1023) as u64) << 52);
+    p * first * second
+}
+
+/// `ln x` for finite `x > 0` (normal range), branch-free: `x = m·2^e` with `m ∈ [√½, √2)`,
+/// `ln m = 2·atanh(f)`, `f = (m − 1)/(m + 1)`, |f| ≤ 0.1716, series to f²³ (truncation below 1e-17).
+#[inline(always)]
+fn ln<const FMA: bool>(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let exponent_field = (bits >> 52) & 0x7ff;
+    let mantissa = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    let big = mantissa > std::f64::consts::SQRT_2;
+    let m = if big { 0.5 * mantissa } else { mantissa };
+    // exponent as f64 without an int→float conversion instruction: 2^52 + field, read as a double.
+    let exponent = f64::from_bits(0x4330_0000_0000_0000 | exponent_field) - (4_503_599_627_370_496.0 + 1023.0)
+        + if big { 1.0 } else { 0.0 };
+    let f = (m - 1.0) / (m + 1.0);
+    let f2 = f * f;
+    let mut p = 1.0 / 23.0;
+    for odd in [21.0, 19.0, 17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0] {
+        p = madd::<FMA>(p, f2, 1.0 / odd);
+    }
+    madd::<FMA>(exponent, LN_2_HIGH, madd::<FMA>(exponent, LN_2_LOW, 2.0 * f * p))
+}
+
+/// Premiums whose implied volatilities are wanted, struct-of-arrays. All columns have the same length.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IvBatch {
+    /// +1 for a call, −1 for a put.
+    pub sign: Vec<f64>,
+    /// Premium, in the currency of spot and strike.
+    pub price: Vec<f64>,
+    /// Spot S.
+    pub spot: Vec<f64>,
+    /// Strike K.
+    pub strike: Vec<f64>,
+    /// Time to expiry T in years.
+    pub expiry_years: Vec<f64>,
+    /// Rate r.
+    pub rate: Vec<f64>,
+    /// Dividend / carry yield q.
+    pub dividend: Vec<f64>,
+}
+
+/// Implied volatilities of every premium of `batch` into `out`, on up to `threads` threads (0 = all cores).
+pub fn implied_vol_batch(batch: &IvBatch, out: &mut Vec<Result<f64, IvError>>, threads: usize) -> Result<(), PricingError> {
+    let n = batch.sign.len();
+    for (field, len) in [
+        ("price", batch.price.len()),
+        ("spot", batch.spot.len()),
+        ("strike", batch.strike.len()),
+        ("expiry_years", batch.expiry_years.len()),
+        ("rate", batch.rate.len()),
+        ("dividend", batch.dividend.len()),
+    ] {
+        if len != n {
+            return Err(PricingError::InvalidInput { field, reason: "column length differs from `sign`" });
+        }
+    }
+    out.clear();
+    out.resize(n, Ok(0.0));
+    let solve = |start: usize, chunk: &mut [Result<f64, IvError>]| {
+        for (offset, slot) in chunk.iter_mut().enumerate() {
+            let k = start + offset;
+            let kind = if batch.sign[k] > 0.0 { OptionKind::Call } else { OptionKind::Put };
+            *slot = implied_vol_black_scholes(
+                kind,
+                batch.price[k],
+                batch.spot[k],
+                batch.strike[k],
+                batch.expiry_years[k],
+                batch.rate[k],
+                batch.dividend[k],
+            );
+        }
+    };
+    if threads == 1 || n < 2 * PARALLEL_CHUNK {
+        solve(0, out);
+        return Ok(());
+    }
+    let mut job = || out.par_chunks_mut(PARALLEL_CHUNK).enumerate().for_each(|(c, chunk)| solve(c * PARALLEL_CHUNK, chunk));
+    if threads == 0 {
+        job();
+    } else {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|_| PricingError::InvalidInput { field: "threads", reason: "cannot start a thread pool" })?
+            .install(job);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lane_exp_and_ln_match_libm_to_a_few_ulps() {
+        for k in 0..20_000 {
+            let x = -740.0 + 1449.0 * (k as f64 / 20_000.0);
+            let (want, got) = (x.exp(), exp::<false>(x));
+            if want > f64::MIN_POSITIVE {
+                assert!(((got - want) / want).abs() < 4.0 * f64::EPSILON, "exp({x}) = {got:e}, libm {want:e}");
+            }
+            let y = 10f64.powf(-300.0 + 600.0 * (k as f64 / 20_000.0));
+            let (want, got) = (y.ln(), ln::<false>(y));
+            assert!((got - want).abs() <= 4.0 * f64::EPSILON * want.abs().max(1.0), "ln({y:e})");
+        }
+        assert_eq!(exp::<false>(-800.0), 0.0);
+        assert_eq!(exp::<false>(800.0), f64::INFINITY);
+    }
+}

@@ -1,0 +1,131 @@
+//! `rtm2m bench`: throughput of the batch paths on random, realistic crypto inputs.
+
+use anyhow::bail;
+use clap::{Args, ValueEnum};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rtm2m_pricing::batch::{detected_isa, implied_vol_batch, price_batch, GreeksBatch, IvBatch, OptionBatch};
+use rtm2m_pricing::{black_scholes_price, BsInputs, OptionKind};
+use std::time::Instant;
+
+/// What to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// Premium + delta, gamma, vega, theta, rho through the SIMD batch kernel.
+    Price,
+    /// Implied volatility from premiums.
+    Iv,
+}
+
+/// Arguments of `rtm2m bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to time.
+    #[arg(value_enum)]
+    pub target: Target,
+    /// Number of options per timed pass.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub n: usize,
+    /// Threads (0 = all cores).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Timed passes; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    /// Print a JSON summary as the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Random realistic crypto options (seeded): vol 30–150%, T from one day to one year, log-moneyness
+/// uniform in ±60%, rate 0–5%, carry yield 0–5%, calls and puts.
+pub fn random_options(n: usize, seed: u64) -> OptionBatch {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut batch = OptionBatch::with_capacity(n);
+    for _ in 0..n {
+        let kind = if rng.random_bool(0.5) { OptionKind::Call } else { OptionKind::Put };
+        let spot = 60_000.0;
+        let inputs = BsInputs {
+            spot,
+            strike: spot * (rng.random_range(-0.6..0.6_f64)).exp(),
+            expiry_years: rng.random_range(1.0..365.0) / 365.0,
+            vol: rng.random_range(0.3..1.5),
+            rate: rng.random_range(0.0..0.05),
+            dividend: rng.random_range(0.0..0.05),
+        };
+        batch.push(kind, &inputs);
+    }
+    batch
+}
+
+/// Runs `rtm2m bench`.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.n == 0 {
+        bail!("--n: must be at least 1");
+    }
+    if args.repeat == 0 {
+        bail!("--repeat: must be at least 1");
+    }
+    let options = random_options(args.n, 7);
+    let mut seconds = Vec::with_capacity(args.repeat);
+    let mut checksum = 0.0;
+    let name = match args.target {
+        Target::Price => {
+            let mut out = GreeksBatch::default();
+            price_batch(&options, &mut out, args.threads)?; // warm-up (allocates the outputs)
+            for _ in 0..args.repeat {
+                let start = Instant::now();
+                price_batch(&options, &mut out, args.threads)?;
+                seconds.push(start.elapsed().as_secs_f64());
+                checksum += out.price.iter().sum::<f64>() + out.delta.iter().sum::<f64>() + out.gamma.iter().sum::<f64>()
+                    + out.vega.iter().sum::<f64>() + out.theta.iter().sum::<f64>() + out.rho.iter().sum::<f64>();
+            }
+            "price"
+        }
+        Target::Iv => {
+            let mut ivs = IvBatch::default();
+            for k in 0..options.len() {
+                let (kind, inputs) = options.get(k);
+                ivs.sign.push(options.sign[k]);
+                ivs.price.push(black_scholes_price(kind, &inputs)?);
+                ivs.spot.push(inputs.spot);
+                ivs.strike.push(inputs.strike);
+                ivs.expiry_years.push(inputs.expiry_years);
+                ivs.rate.push(inputs.rate);
+                ivs.dividend.push(inputs.dividend);
+            }
+            let mut out = Vec::new();
+            implied_vol_batch(&ivs, &mut out, args.threads)?;
+            for _ in 0..args.repeat {
+                let start = Instant::now();
+                implied_vol_batch(&ivs, &mut out, args.threads)?;
+                seconds.push(start.elapsed().as_secs_f64());
+                checksum += out.iter().map(|r| r.unwrap_or(0.0)).sum::<f64>();
+            }
+            "iv"
+        }
+    };
+    seconds.sort_by(f64::total_cmp);
+    let median = seconds[seconds.len() / 2];
+    let per_second = args.n as f64 / median;
+    let ns_per_item = median * 1e9 / args.n as f64;
+    let threads = if args.threads == 0 { std::thread::available_parallelism().map_or(1, |p| p.get()) } else { args.threads };
+    println!(
+        "{name}: n={} threads={threads} isa={:?} median of {} passes: {median:.6} s, {per_second:.0}/s, {ns_per_item:.2} ns/item (checksum {checksum:.6e})",
+        args.n,
+        detected_isa(),
+        args.repeat
+    );
+    if args.json {
+        let summary = serde_json::json!({
+            "name": name,
+            "n": args.n,
+            "threads": threads,
+            "seconds": median,
+            "per_second": per_second,
+            "ns_per_item": ns_per_item,
+        });
+        println!("{summary}");
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! `rtm2m`: the command-line interface of the rtm2m mark-to-market and margin engine.
+//!
+//! Each subcommand lives in `commands/`; CSV parsing and formatting shared by them lives in `table`.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod commands;
+mod table;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Real-time mark-to-market and margin engine for crypto derivatives.
+#[derive(Debug, Parser)]
+#[command(name = "rtm2m", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Price options with Greeks from CSV (`type,spot,strike,expiry_years,vol,rate,dividend`).
+    Price(commands::price::PriceArgs),
+    /// Implied volatilities from CSV (`type,price,spot,strike,expiry_years,rate,dividend`).
+    Iv(commands::iv::IvArgs),
+    /// Time the batch pricing and implied-volatility paths on random realistic crypto inputs.
+    Bench(commands::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Price(args) => commands::price::run(&args),
+        Command::Iv(args) => commands::iv::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rtm2m: {error:#}");
+            match error.downcast_ref::<table::InputError>() {
+                Some(_) => ExitCode::from(2),
+                None => ExitCode::FAILURE,
+            }
+        }
+    }
+}
