@@ -4,8 +4,12 @@
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rtm2m_pricing::batch::{implied_vol_batch, price_batch_with, GreeksBatch, IvBatch, KernelIsa, OptionBatch};
-use rtm2m_pricing::{black_scholes, black_scholes_price, implied_vol_black_scholes, BsInputs, OptionKind};
+use rtm2m_pricing::batch::{
+    implied_vol_batch, price_batch_with, GreeksBatch, IvBatch, KernelIsa, OptionBatch,
+};
+use rtm2m_pricing::{
+    black_scholes, black_scholes_price, implied_vol_black_scholes, BsInputs, OptionKind,
+};
 
 const N: usize = 4096;
 
@@ -13,7 +17,11 @@ fn random_options(n: usize) -> OptionBatch {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut batch = OptionBatch::with_capacity(n);
     for _ in 0..n {
-        let kind = if rng.random_bool(0.5) { OptionKind::Call } else { OptionKind::Put };
+        let kind = if rng.random_bool(0.5) {
+            OptionKind::Call
+        } else {
+            OptionKind::Put
+        };
         let inputs = BsInputs {
             spot: 60_000.0,
             strike: 60_000.0 * rng.random_range(-0.6..0.6_f64).exp(),
@@ -57,7 +65,8 @@ fn pricing(c: &mut Criterion) {
     for k in 0..batch.len() {
         let (kind, inputs) = batch.get(k);
         ivs.sign.push(batch.sign[k]);
-        ivs.price.push(black_scholes_price(kind, &inputs).expect("valid inputs"));
+        ivs.price
+            .push(black_scholes_price(kind, &inputs).expect("valid inputs"));
         ivs.spot.push(inputs.spot);
         ivs.strike.push(inputs.strike);
         ivs.expiry_years.push(inputs.expiry_years);
@@ -72,7 +81,11 @@ fn pricing(c: &mut Criterion) {
             |_| {
                 let mut sum = 0.0;
                 for k in 0..N {
-                    let kind = if ivs.sign[k] > 0.0 { OptionKind::Call } else { OptionKind::Put };
+                    let kind = if ivs.sign[k] > 0.0 {
+                        OptionKind::Call
+                    } else {
+                        OptionKind::Put
+                    };
                     sum += implied_vol_black_scholes(
                         kind,
                         ivs.price[k],

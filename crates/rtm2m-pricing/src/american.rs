@@ -40,7 +40,14 @@ impl Lattice {
         let ln_up = ln_growth + (p1 / p).ln();
         let ln_down = ln_growth + (p1_c / p_c).ln();
         let disc = (-i.rate * dt_years).exp();
-        Some(Lattice { steps, dt_years, ln_up, ln_down, weight_up: disc * p, weight_down: disc * p_c })
+        Some(Lattice {
+            steps,
+            dt_years,
+            ln_up,
+            ln_down,
+            weight_up: disc * p,
+            weight_down: disc * p_c,
+        })
     }
 }
 

@@ -11,8 +11,8 @@
 //! the kernel does not cover (invalid inputs, σ√T = 0) are delegated to it.
 
 use crate::black::{black_scholes, BsInputs};
-use crate::special::{ERFCX_CENTRE, ERFCX_CHEBYSHEV, FRAC_1_SQRT_2PI};
 use crate::implied_vol::implied_vol_black_scholes;
+use crate::special::{ERFCX_CENTRE, ERFCX_CHEBYSHEV, FRAC_1_SQRT_2PI};
 use crate::{IvError, OptionKind, PricingError};
 use rayon::prelude::*;
 use std::f64::consts::{FRAC_1_SQRT_2, LOG2_E};
@@ -73,7 +73,11 @@ impl OptionBatch {
 
     /// The option at `index` as scalar inputs.
     pub fn get(&self, index: usize) -> (OptionKind, BsInputs) {
-        let kind = if self.sign[index] > 0.0 { OptionKind::Call } else { OptionKind::Put };
+        let kind = if self.sign[index] > 0.0 {
+            OptionKind::Call
+        } else {
+            OptionKind::Put
+        };
         let inputs = BsInputs {
             spot: self.spot[index],
             strike: self.strike[index],
@@ -97,7 +101,10 @@ impl OptionBatch {
         ];
         for (field, len) in columns {
             if len != n {
-                return Err(PricingError::InvalidInput { field, reason: "column length differs from `sign`" });
+                return Err(PricingError::InvalidInput {
+                    field,
+                    reason: "column length differs from `sign`",
+                });
             }
         }
         Ok(())
@@ -125,9 +132,14 @@ pub struct GreeksBatch {
 
 impl GreeksBatch {
     fn resize(&mut self, n: usize) {
-        for column in
-            [&mut self.price, &mut self.delta, &mut self.gamma, &mut self.vega, &mut self.theta, &mut self.rho]
-        {
+        for column in [
+            &mut self.price,
+            &mut self.delta,
+            &mut self.gamma,
+            &mut self.vega,
+            &mut self.theta,
+            &mut self.rho,
+        ] {
             column.clear();
             column.resize(n, 0.0);
         }
@@ -154,7 +166,8 @@ pub fn detected_isa() -> KernelIsa {
         if std::arch::is_x86_feature_detected!("avx512f") {
             return KernelIsa::Avx512;
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             return KernelIsa::Avx2Fma;
         }
     }
@@ -167,7 +180,11 @@ const PARALLEL_CHUNK: usize = 8192;
 /// Prices every option of `batch` into `out` (resized to fit), on up to `threads` threads (0 = all cores).
 ///
 /// Rows with invalid inputs get NaN outputs and their error in `out.error`; other rows are never affected.
-pub fn price_batch(batch: &OptionBatch, out: &mut GreeksBatch, threads: usize) -> Result<(), PricingError> {
+pub fn price_batch(
+    batch: &OptionBatch,
+    out: &mut GreeksBatch,
+    threads: usize,
+) -> Result<(), PricingError> {
     price_batch_with(batch, out, threads, detected_isa())
 }
 
@@ -181,7 +198,11 @@ pub fn price_batch_with(
     batch.check_lengths()?;
     let n = batch.len();
     out.resize(n);
-    let isa = if isa_supported(isa) { isa } else { KernelIsa::Portable };
+    let isa = if isa_supported(isa) {
+        isa
+    } else {
+        KernelIsa::Portable
+    };
     let run = |start: usize, outputs: OutputSlices<'_>| {
         let inputs = InputSlices::new(batch, start, outputs.price.len());
         run_kernel(isa, &inputs, outputs);
@@ -199,7 +220,17 @@ pub fn price_batch_with(
                 .zip(out.rho.par_chunks_mut(PARALLEL_CHUNK))
                 .enumerate()
                 .for_each(|(chunk, (((((price, delta), gamma), vega), theta), rho))| {
-                    run(chunk * PARALLEL_CHUNK, OutputSlices { price, delta, gamma, vega, theta, rho });
+                    run(
+                        chunk * PARALLEL_CHUNK,
+                        OutputSlices {
+                            price,
+                            delta,
+                            gamma,
+                            vega,
+                            theta,
+                            rho,
+                        },
+                    );
                 });
         };
         if threads == 0 {
@@ -208,7 +239,10 @@ pub fn price_batch_with(
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
-                .map_err(|_| PricingError::InvalidInput { field: "threads", reason: "cannot start a thread pool" })?;
+                .map_err(|_| PricingError::InvalidInput {
+                    field: "threads",
+                    reason: "cannot start a thread pool",
+                })?;
             pool.install(job);
         }
     }
@@ -221,7 +255,11 @@ fn isa_supported(isa: KernelIsa) -> bool {
         KernelIsa::Portable => true,
         wanted => {
             let best = detected_isa();
-            matches!((wanted, best), (KernelIsa::Avx2Fma, KernelIsa::Avx2Fma | KernelIsa::Avx512) | (KernelIsa::Avx512, KernelIsa::Avx512))
+            matches!(
+                (wanted, best),
+                (KernelIsa::Avx2Fma, KernelIsa::Avx2Fma | KernelIsa::Avx512)
+                    | (KernelIsa::Avx512, KernelIsa::Avx512)
+            )
         }
     }
 }
@@ -233,7 +271,12 @@ fn patch_uncovered_rows(batch: &OptionBatch, out: &mut GreeksBatch) {
             && batch.strike[i] > 0.0
             && batch.expiry_years[i] > 0.0
             && batch.vol[i] > 0.0
-            && (batch.spot[i] + batch.strike[i] + batch.expiry_years[i] + batch.vol[i] + batch.rate[i] + batch.dividend[i])
+            && (batch.spot[i]
+                + batch.strike[i]
+                + batch.expiry_years[i]
+                + batch.vol[i]
+                + batch.rate[i]
+                + batch.dividend[i])
                 .is_finite()
             && (batch.sign[i] == 1.0 || batch.sign[i] == -1.0);
         if covered {
@@ -244,7 +287,10 @@ fn patch_uncovered_rows(batch: &OptionBatch, out: &mut GreeksBatch) {
         let result = if sign_valid {
             black_scholes(kind, &inputs)
         } else {
-            Err(PricingError::InvalidInput { field: "type", reason: "must be +1 (call) or -1 (put)" })
+            Err(PricingError::InvalidInput {
+                field: "type",
+                reason: "must be +1 (call) or -1 (put)",
+            })
         };
         match result {
             Ok(g) => {
@@ -347,11 +393,24 @@ fn kernel_avx2_fma(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) {
 fn kernel_loop<const FMA: bool>(i: &InputSlices<'_>, o: OutputSlices<'_>) {
     let n = o.price.len();
     let (sign, spot, strike) = (&i.sign[..n], &i.spot[..n], &i.strike[..n]);
-    let (expiry, vol, rate, dividend) = (&i.expiry_years[..n], &i.vol[..n], &i.rate[..n], &i.dividend[..n]);
+    let (expiry, vol, rate, dividend) = (
+        &i.expiry_years[..n],
+        &i.vol[..n],
+        &i.rate[..n],
+        &i.dividend[..n],
+    );
     let (price, delta, gamma) = (&mut o.price[..n], &mut o.delta[..n], &mut o.gamma[..n]);
     let (vega, theta, rho) = (&mut o.vega[..n], &mut o.theta[..n], &mut o.rho[..n]);
     for k in 0..n {
-        let g = lane::<FMA>(sign[k], spot[k], strike[k], expiry[k], vol[k], rate[k], dividend[k]);
+        let g = lane::<FMA>(
+            sign[k],
+            spot[k],
+            strike[k],
+            expiry[k],
+            vol[k],
+            rate[k],
+            dividend[k],
+        );
         price[k] = g[0];
         delta[k] = g[1];
         gamma[k] = g[2];
@@ -396,7 +455,8 @@ fn lane<const FMA: bool>(
     let x = ln::<FMA>(spot / strike) + carry_t;
     let a = x.abs();
     let half_s = 0.5 * s;
-    let a_over_s = a / s;
+    let inv_s = 1.0 / s;
+    let a_over_s = a * inv_s;
     let d1_reduced = half_s - a_over_s; // d₁ of the out-of-the-money call on −a
     let u_near = d1_reduced.abs();
     let u_far = a_over_s + half_s;
@@ -407,9 +467,17 @@ fn lane<const FMA: bool>(
     let decay = 1.0 / growth; // e^{−a/2}
     let tail_near = gauss * growth * e_near; // Φ(−u_near)
     let tail_far = gauss * decay * e_far; // Φ(−u_far)
-    let otm = if d1_reduced <= 0.0 { gauss * (e_near - e_far) } else { decay - gauss * (e_near + e_far) };
+    let otm = if d1_reduced <= 0.0 {
+        gauss * (e_near - e_far)
+    } else {
+        decay - gauss * (e_near + e_far)
+    };
     let in_the_money = sign * x > 0.0;
-    let normalised = if in_the_money { otm + (growth - decay) } else { otm };
+    let normalised = if in_the_money {
+        otm + (growth - decay)
+    } else {
+        otm
+    };
 
     // d₁ = x/s + s/2 and d₂ = x/s − s/2: for x ≥ 0, d₁ = u_far and d₂ = −d1_reduced; for x < 0,
     // d₁ = d1_reduced and d₂ = −u_far.
@@ -418,22 +486,31 @@ fn lane<const FMA: bool>(
     let d2 = if positive_x { -d1_reduced } else { -u_far };
     let tail_d1 = if positive_x { tail_far } else { tail_near }; // Φ(−|d₁|)
     let tail_d2 = if positive_x { tail_near } else { tail_far }; // Φ(−|d₂|)
-    let cdf_sd1 = if sign * d1 <= 0.0 { tail_d1 } else { 1.0 - tail_d1 }; // Φ(θd₁)
-    let cdf_sd2 = if sign * d2 <= 0.0 { tail_d2 } else { 1.0 - tail_d2 }; // Φ(θd₂)
-    // φ(d₁) = 2G·e^{∓a/2}/√(2π), from e^{−d₁²/2} = e^{−(h² + t²)/2}·e^{x/2}.
+    let cdf_sd1 = if sign * d1 <= 0.0 {
+        tail_d1
+    } else {
+        1.0 - tail_d1
+    }; // Φ(θd₁)
+    let cdf_sd2 = if sign * d2 <= 0.0 {
+        tail_d2
+    } else {
+        1.0 - tail_d2
+    }; // Φ(θd₂)
+       // φ(d₁) = 2G·e^{∓a/2}/√(2π), from e^{−d₁²/2} = e^{−(h² + t²)/2}·e^{x/2}.
     let pdf_d1 = 2.0 * FRAC_1_SQRT_2PI * gauss * if positive_x { decay } else { growth };
 
     let df_q = exp::<FMA>(-dividend * expiry_years);
     let df_r = exp::<FMA>(-rate * expiry_years);
-    // D·√(F·K) = e^{−rT}·e^{(r−q)T/2}·√(S·K)
-    let scale = exp::<FMA>(-rate * expiry_years + 0.5 * carry_t) * (spot.sqrt() * strike.sqrt());
-    let price = scale * normalised;
-    let spot_pdf = spot * df_q * pdf_d1;
-    let vega = spot_pdf * sqrt_t;
-    let gamma = df_q * pdf_d1 / (spot * s);
-    let delta = sign * df_q * cdf_sd1;
+    // D·√(F·K) = e^{−rT}·e^{(r−q)T/2}·√(S·K) = √(e^{−qT}·S · e^{−rT}·K)
+    let spot_q = spot * df_q;
     let discounted_strike = strike * df_r;
-    let theta = -spot_pdf * vol / (2.0 * sqrt_t) - sign * rate * discounted_strike * cdf_sd2
+    let price = (spot_q * discounted_strike).sqrt() * normalised;
+    let spot_pdf = spot_q * pdf_d1;
+    let vega = spot_pdf * sqrt_t;
+    let gamma = spot_pdf * inv_s / (spot * spot);
+    let delta = sign * df_q * cdf_sd1;
+    // σ/(2√T) = σ²/(2s)
+    let theta = -spot_pdf * (0.5 * vol * vol * inv_s) - sign * rate * discounted_strike * cdf_sd2
         + sign * dividend * spot * df_q * cdf_sd1;
     let rho = sign * discounted_strike * expiry_years * cdf_sd2;
     [price, delta, gamma, vega, theta, rho]
@@ -442,9 +519,13 @@ fn lane<const FMA: bool>(
 /// `erfcx(y)` for `y ≥ 0` from the same Chebyshev series as [`crate::special::erfcx`], branch-free.
 #[inline(always)]
 fn erfcx_lane<const FMA: bool>(y: f64) -> f64 {
-    // Large y: t → 1 and the series tends to 2/√π; clamp y so 1 + 2y stays finite (erfcx → 0 anyway).
-    let y = y.min(1.0e300);
-    let t = (y - ERFCX_CENTRE) / (y + ERFCX_CENTRE);
+    // Large y: t → 1 and the series tends to 2/√π. Past 1e15 the caller's Gaussian factor is exactly 0, so
+    // the clamp only keeps the products below finite.
+    let y = y.min(1.0e15);
+    // One division for both t = (y − K)/(y + K) and 1/(1 + 2y).
+    let one_plus_2y = madd::<FMA>(2.0, y, 1.0);
+    let inverse = 1.0 / ((y + ERFCX_CENTRE) * one_plus_2y);
+    let t = (y - ERFCX_CENTRE) * one_plus_2y * inverse;
     let two_t = 2.0 * t;
     let (mut b1, mut b2) = (0.0_f64, 0.0_f64);
     let mut k = ERFCX_CHEBYSHEV.len() - 1;
@@ -454,7 +535,7 @@ fn erfcx_lane<const FMA: bool>(y: f64) -> f64 {
         b1 = b0;
         k -= 1;
     }
-    madd::<FMA>(t, b1, ERFCX_CHEBYSHEV[0] - b2) / madd::<FMA>(2.0, y, 1.0)
+    madd::<FMA>(t, b1, ERFCX_CHEBYSHEV[0] - b2) * ((y + ERFCX_CENTRE) * inverse)
 }
 
 const EXP_MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2^52: adding it rounds to an integer in the low bits
@@ -507,7 +588,8 @@ fn ln<const FMA: bool>(x: f64) -> f64 {
     let big = mantissa > std::f64::consts::SQRT_2;
     let m = if big { 0.5 * mantissa } else { mantissa };
     // exponent as f64 without an int→float conversion instruction: 2^52 + field, read as a double.
-    let exponent = f64::from_bits(0x4330_0000_0000_0000 | exponent_field) - (4_503_599_627_370_496.0 + 1023.0)
+    let exponent = f64::from_bits(0x4330_0000_0000_0000 | exponent_field)
+        - (4_503_599_627_370_496.0 + 1023.0)
         + if big { 1.0 } else { 0.0 };
     let f = (m - 1.0) / (m + 1.0);
     let f2 = f * f;
@@ -515,7 +597,11 @@ fn ln<const FMA: bool>(x: f64) -> f64 {
     for odd in [21.0, 19.0, 17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0] {
         p = madd::<FMA>(p, f2, 1.0 / odd);
     }
-    madd::<FMA>(exponent, LN_2_HIGH, madd::<FMA>(exponent, LN_2_LOW, 2.0 * f * p))
+    madd::<FMA>(
+        exponent,
+        LN_2_HIGH,
+        madd::<FMA>(exponent, LN_2_LOW, 2.0 * f * p),
+    )
 }
 
 /// Premiums whose implied volatilities are wanted, struct-of-arrays. All columns have the same length.
@@ -538,7 +624,11 @@ pub struct IvBatch {
 }
 
 /// Implied volatilities of every premium of `batch` into `out`, on up to `threads` threads (0 = all cores).
-pub fn implied_vol_batch(batch: &IvBatch, out: &mut Vec<Result<f64, IvError>>, threads: usize) -> Result<(), PricingError> {
+pub fn implied_vol_batch(
+    batch: &IvBatch,
+    out: &mut Vec<Result<f64, IvError>>,
+    threads: usize,
+) -> Result<(), PricingError> {
     let n = batch.sign.len();
     for (field, len) in [
         ("price", batch.price.len()),
@@ -549,7 +639,10 @@ pub fn implied_vol_batch(batch: &IvBatch, out: &mut Vec<Result<f64, IvError>>, t
         ("dividend", batch.dividend.len()),
     ] {
         if len != n {
-            return Err(PricingError::InvalidInput { field, reason: "column length differs from `sign`" });
+            return Err(PricingError::InvalidInput {
+                field,
+                reason: "column length differs from `sign`",
+            });
         }
     }
     out.clear();
@@ -557,7 +650,11 @@ pub fn implied_vol_batch(batch: &IvBatch, out: &mut Vec<Result<f64, IvError>>, t
     let solve = |start: usize, chunk: &mut [Result<f64, IvError>]| {
         for (offset, slot) in chunk.iter_mut().enumerate() {
             let k = start + offset;
-            let kind = if batch.sign[k] > 0.0 { OptionKind::Call } else { OptionKind::Put };
+            let kind = if batch.sign[k] > 0.0 {
+                OptionKind::Call
+            } else {
+                OptionKind::Put
+            };
             *slot = implied_vol_black_scholes(
                 kind,
                 batch.price[k],
@@ -573,14 +670,21 @@ pub fn implied_vol_batch(batch: &IvBatch, out: &mut Vec<Result<f64, IvError>>, t
         solve(0, out);
         return Ok(());
     }
-    let mut job = || out.par_chunks_mut(PARALLEL_CHUNK).enumerate().for_each(|(c, chunk)| solve(c * PARALLEL_CHUNK, chunk));
+    let mut job = || {
+        out.par_chunks_mut(PARALLEL_CHUNK)
+            .enumerate()
+            .for_each(|(c, chunk)| solve(c * PARALLEL_CHUNK, chunk))
+    };
     if threads == 0 {
         job();
     } else {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
-            .map_err(|_| PricingError::InvalidInput { field: "threads", reason: "cannot start a thread pool" })?
+            .map_err(|_| PricingError::InvalidInput {
+                field: "threads",
+                reason: "cannot start a thread pool",
+            })?
             .install(job);
     }
     Ok(())
@@ -596,11 +700,17 @@ mod tests {
             let x = -740.0 + 1449.0 * (k as f64 / 20_000.0);
             let (want, got) = (x.exp(), exp::<false>(x));
             if want > f64::MIN_POSITIVE {
-                assert!(((got - want) / want).abs() < 4.0 * f64::EPSILON, "exp({x}) = {got:e}, libm {want:e}");
+                assert!(
+                    ((got - want) / want).abs() < 4.0 * f64::EPSILON,
+                    "exp({x}) = {got:e}, libm {want:e}"
+                );
             }
             let y = 10f64.powf(-300.0 + 600.0 * (k as f64 / 20_000.0));
             let (want, got) = (y.ln(), ln::<false>(y));
-            assert!((got - want).abs() <= 4.0 * f64::EPSILON * want.abs().max(1.0), "ln({y:e})");
+            assert!(
+                (got - want).abs() <= 4.0 * f64::EPSILON * want.abs().max(1.0),
+                "ln({y:e})"
+            );
         }
         assert_eq!(exp::<false>(-800.0), 0.0);
         assert_eq!(exp::<false>(800.0), f64::INFINITY);

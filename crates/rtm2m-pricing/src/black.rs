@@ -8,7 +8,7 @@
 //! Units of every Greek are in [`crate::conventions`].
 
 use crate::error::{require_finite, require_non_negative, require_positive};
-use crate::special::{erf, erfc, erfcx_non_negative, norm_cdf, FRAC_1_SQRT_2PI};
+use crate::special::{erf, erfc, erfcx_non_negative, ln_ratio, norm_cdf, FRAC_1_SQRT_2PI};
 use crate::{OptionKind, PricingError};
 use std::f64::consts::FRAC_1_SQRT_2;
 
@@ -136,7 +136,7 @@ pub fn black76_price(
     require_non_negative("expiry_years", expiry_years)?;
     require_non_negative("vol", vol)?;
     require_positive("discount", discount)?;
-    let x = (forward / strike).ln();
+    let x = ln_ratio(forward, strike);
     let s = vol * expiry_years.sqrt();
     Ok(discount * forward.sqrt() * strike.sqrt() * normalised_black(x, s, kind))
 }
@@ -151,7 +151,7 @@ pub fn black_scholes_price(kind: OptionKind, inputs: &BsInputs) -> Result<f64, P
 #[inline]
 pub(crate) fn black_scholes_price_unchecked(kind: OptionKind, i: &BsInputs) -> f64 {
     let carry_t = (i.rate - i.dividend) * i.expiry_years;
-    let x = (i.spot / i.strike).ln() + carry_t;
+    let x = ln_ratio(i.spot, i.strike) + carry_t;
     let s = i.vol * i.expiry_years.sqrt();
     // D·√(F·K) = e^{−rT}·√(S·K)·e^{(r−q)T/2}
     let scale = (-i.rate * i.expiry_years + 0.5 * carry_t).exp() * i.spot.sqrt() * i.strike.sqrt();
@@ -173,7 +173,8 @@ pub fn black_scholes(kind: OptionKind, inputs: &BsInputs) -> Result<Greeks, Pric
     let t = i.expiry_years;
     let sqrt_t = t.sqrt();
     let carry = i.rate - i.dividend;
-    let x = (i.spot / i.strike).ln() + carry * t;
+    let ln_spot_strike = ln_ratio(i.spot, i.strike);
+    let x = ln_spot_strike + carry * t;
     let d1 = x / stddev + 0.5 * stddev;
     let d2 = d1 - stddev;
     let df_q = (-i.dividend * t).exp();
@@ -193,9 +194,21 @@ pub fn black_scholes(kind: OptionKind, inputs: &BsInputs) -> Result<Greeks, Pric
     let rho = theta_sign * i.strike * t * df_r * cdf_d2;
     let vanna = -df_q * pdf_d1 * d2 / i.vol;
     let volga = vega * d1 * d2 / i.vol;
+    // 2bT − d₂·s = bT − ln(S/K) + s²/2, summed without the rounded x in between.
+    let charm_numerator = carry * t - ln_spot_strike + 0.5 * stddev * stddev;
     let charm = theta_sign * i.dividend * df_q * cdf_d1
-        - df_q * pdf_d1 * (2.0 * carry * t - d2 * stddev) / (2.0 * t * stddev);
-    Ok(Greeks { price, delta, gamma, vega, theta, rho, vanna, volga, charm })
+        - df_q * pdf_d1 * charm_numerator / (2.0 * t * stddev);
+    Ok(Greeks {
+        price,
+        delta,
+        gamma,
+        vega,
+        theta,
+        rho,
+        vanna,
+        volga,
+        charm,
+    })
 }
 
 /// Limits of price and Greeks as σ√T → 0⁺ (expiry now, or no volatility): the option is worth its
@@ -207,7 +220,7 @@ fn zero_stddev_limit(kind: OptionKind, i: &BsInputs) -> Greeks {
     let df_r = (-i.rate * t).exp();
     let carry = i.rate - i.dividend;
     // Compare the forward with the strike in log space: ln(S/K) + (r − q)T.
-    let x = (i.spot / i.strike).ln() + carry * t;
+    let x = ln_ratio(i.spot, i.strike) + carry * t;
     if theta_sign * x > 0.0 {
         Greeks {
             price: theta_sign * (i.spot * df_q - i.strike * df_r),
@@ -224,7 +237,8 @@ fn zero_stddev_limit(kind: OptionKind, i: &BsInputs) -> Greeks {
         let sqrt_t = t.sqrt();
         let vega = i.spot * df_q * FRAC_1_SQRT_2PI * sqrt_t;
         let time_decay = if i.vol == 0.0 { 0.0 } else { f64::NEG_INFINITY };
-        let theta = time_decay + 0.5 * theta_sign * (i.dividend * i.spot * df_q - i.rate * i.strike * df_r);
+        let theta =
+            time_decay + 0.5 * theta_sign * (i.dividend * i.spot * df_q - i.rate * i.strike * df_r);
         let charm = if carry == 0.0 {
             0.5 * theta_sign * i.dividend * df_q
         } else {

@@ -49,7 +49,10 @@ pub(crate) fn require_finite(field: &'static str, value: f64) -> Result<f64, Pri
     if value.is_finite() {
         Ok(value)
     } else {
-        Err(PricingError::InvalidInput { field, reason: "must be a finite number" })
+        Err(PricingError::InvalidInput {
+            field,
+            reason: "must be a finite number",
+        })
     }
 }
 
@@ -59,7 +62,10 @@ pub(crate) fn require_positive(field: &'static str, value: f64) -> Result<f64, P
     if value > 0.0 {
         Ok(value)
     } else {
-        Err(PricingError::InvalidInput { field, reason: "must be positive" })
+        Err(PricingError::InvalidInput {
+            field,
+            reason: "must be positive",
+        })
     }
 }
 
@@ -69,7 +75,10 @@ pub(crate) fn require_non_negative(field: &'static str, value: f64) -> Result<f6
     if value >= 0.0 {
         Ok(value)
     } else {
-        Err(PricingError::InvalidInput { field, reason: "must not be negative" })
+        Err(PricingError::InvalidInput {
+            field,
+            reason: "must not be negative",
+        })
     }
 }
 

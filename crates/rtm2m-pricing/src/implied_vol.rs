@@ -14,7 +14,7 @@
 //! bisects instead: the iteration cannot diverge.
 
 use crate::black::{normalised_black_otm_call, normalised_intrinsic};
-use crate::special::{erfc, inverse_norm_cdf, FRAC_1_SQRT_2PI};
+use crate::special::{erfc, inverse_norm_cdf, ln_ratio, FRAC_1_SQRT_2PI};
 use crate::{IvError, OptionKind};
 use std::f64::consts::FRAC_1_SQRT_2;
 
@@ -41,7 +41,7 @@ pub fn implied_vol_black_scholes(
     finite("rate", rate)?;
     finite("dividend", dividend)?;
     let carry_t = (rate - dividend) * expiry_years;
-    let x = (spot / strike).ln() + carry_t;
+    let x = ln_ratio(spot, strike) + carry_t;
     let scale = (-rate * expiry_years + 0.5 * carry_t).exp() * spot.sqrt() * strike.sqrt();
     let beta = normalised_price(price, scale)?;
     Ok(implied_vol_normalised(beta, x, kind)? / expiry_years.sqrt())
@@ -61,15 +61,21 @@ pub fn implied_vol_black76(
     let expiry_years = positive("expiry_years", expiry_years)?;
     let discount = positive("discount", discount)?;
     let beta = normalised_price(price, discount * forward.sqrt() * strike.sqrt())?;
-    let x = (forward / strike).ln();
+    let x = ln_ratio(forward, strike);
     Ok(implied_vol_normalised(beta, x, kind)? / expiry_years.sqrt())
 }
 
 fn positive(field: &'static str, v: f64) -> Result<f64, IvError> {
     if !v.is_finite() {
-        Err(IvError::Invalid { field, reason: "must be a finite number" })
+        Err(IvError::Invalid {
+            field,
+            reason: "must be a finite number",
+        })
     } else if v <= 0.0 {
-        Err(IvError::Invalid { field, reason: "must be positive" })
+        Err(IvError::Invalid {
+            field,
+            reason: "must be positive",
+        })
     } else {
         Ok(v)
     }
@@ -79,19 +85,28 @@ fn finite(field: &'static str, v: f64) -> Result<f64, IvError> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(IvError::Invalid { field, reason: "must be a finite number" })
+        Err(IvError::Invalid {
+            field,
+            reason: "must be a finite number",
+        })
     }
 }
 
 fn normalised_price(price: f64, scale: f64) -> Result<f64, IvError> {
     if !price.is_finite() {
-        return Err(IvError::Invalid { field: "price", reason: "must be a finite number" });
+        return Err(IvError::Invalid {
+            field: "price",
+            reason: "must be a finite number",
+        });
     }
     if price < 0.0 {
         return Err(IvError::BelowIntrinsic);
     }
     if !(scale.is_finite() && scale > 0.0) {
-        return Err(IvError::Invalid { field: "price", reason: "scale of the inputs is out of range" });
+        return Err(IvError::Invalid {
+            field: "price",
+            reason: "scale of the inputs is out of range",
+        });
     }
     Ok(price / scale)
 }
@@ -99,10 +114,16 @@ fn normalised_price(price: f64, scale: f64) -> Result<f64, IvError> {
 /// Normalised implied volatility: the `s = σ√T ≥ 0` with `b(x, s, θ) = beta` (Jäckel 2015, eq. 2.3).
 pub fn implied_vol_normalised(beta: f64, x: f64, kind: OptionKind) -> Result<f64, IvError> {
     if !beta.is_finite() {
-        return Err(IvError::Invalid { field: "price", reason: "must be a finite number" });
+        return Err(IvError::Invalid {
+            field: "price",
+            reason: "must be a finite number",
+        });
     }
     if !x.is_finite() {
-        return Err(IvError::Invalid { field: "log_moneyness", reason: "must be a finite number" });
+        return Err(IvError::Invalid {
+            field: "log_moneyness",
+            reason: "must be a finite number",
+        });
     }
     let mut beta_otm = beta;
     if kind.sign() * x > 0.0 {
@@ -127,7 +148,8 @@ pub fn implied_vol_normalised(beta: f64, x: f64, kind: OptionKind) -> Result<f64
 fn complementary_normalised_black(x: f64, s: f64) -> f64 {
     let h = x / s;
     let t = 0.5 * s;
-    (0.5 * x).exp() * 0.5 * erfc((h + t) * FRAC_1_SQRT_2) + (-0.5 * x).exp() * 0.5 * erfc(-(h - t) * FRAC_1_SQRT_2)
+    (0.5 * x).exp() * 0.5 * erfc((h + t) * FRAC_1_SQRT_2)
+        + (-0.5 * x).exp() * 0.5 * erfc(-(h - t) * FRAC_1_SQRT_2)
 }
 
 /// Solves `b(x, s) = beta` for `x ≤ 0`, `0 < beta < beta_max = e^{x/2}`. Returns `(s, iterations)`.
@@ -158,7 +180,11 @@ pub(crate) fn solve_otm_call(beta: f64, x: f64, beta_max: f64) -> (f64, usize) {
     if !(s > 0.0 && s.is_finite()) {
         s = s_c.max(f64::MIN_POSITIVE);
     }
-    let target = if lower { beta.ln() } else { (beta_max - beta).ln() };
+    let target = if lower {
+        beta.ln()
+    } else {
+        (beta_max - beta).ln()
+    };
     let x2 = x * x;
     let mut step_previous = f64::INFINITY;
     for iteration in 1..=MAX_ITERATIONS {
@@ -274,8 +300,16 @@ mod tests {
             }
         }
         let cases: usize = histogram.iter().sum();
-        let mean = histogram.iter().enumerate().map(|(n, c)| n * c).sum::<usize>() as f64 / cases as f64;
-        eprintln!("b evaluations per solve (index = count): {:?}, mean {mean:.2}", &histogram[..9]);
+        let mean = histogram
+            .iter()
+            .enumerate()
+            .map(|(n, c)| n * c)
+            .sum::<usize>() as f64
+            / cases as f64;
+        eprintln!(
+            "b evaluations per solve (index = count): {:?}, mean {mean:.2}",
+            &histogram[..9]
+        );
         assert!(worst <= 8, "worst iteration count {worst}");
         assert!(mean <= 3.5, "mean iteration count {mean}");
     }

@@ -44,10 +44,13 @@ pub fn inverse_option(
     let price_coin = price_usd / forward;
     let theta_sign = kind.sign();
     let stddev = vol * expiry_years.sqrt();
-    let x = (forward / strike).ln();
+    let x = crate::special::ln_ratio(forward, strike);
     let (delta, pdf_d1) = if stddev > 0.0 {
         let d1 = x / stddev + 0.5 * stddev;
-        (theta_sign * norm_cdf(theta_sign * d1), FRAC_1_SQRT_2PI * (-0.5 * d1 * d1).exp())
+        (
+            theta_sign * norm_cdf(theta_sign * d1),
+            FRAC_1_SQRT_2PI * (-0.5 * d1 * d1).exp(),
+        )
     } else {
         let step = if theta_sign * x > 0.0 {
             1.0
@@ -59,9 +62,15 @@ pub fn inverse_option(
         (theta_sign * step, 0.0)
     };
     let (gamma, theta_per_year) = if stddev > 0.0 {
-        (pdf_d1 / (forward * stddev), -forward * pdf_d1 * vol / (2.0 * expiry_years.sqrt()))
+        (
+            pdf_d1 / (forward * stddev),
+            -forward * pdf_d1 * vol / (2.0 * expiry_years.sqrt()),
+        )
     } else if x == 0.0 {
-        (f64::INFINITY, if vol > 0.0 { f64::NEG_INFINITY } else { 0.0 })
+        (
+            f64::INFINITY,
+            if vol > 0.0 { f64::NEG_INFINITY } else { 0.0 },
+        )
     } else {
         (0.0, 0.0)
     };

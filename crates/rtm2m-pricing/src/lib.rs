@@ -31,7 +31,9 @@ pub mod inverse;
 pub mod monte_carlo;
 pub mod special;
 
-pub use black::{black76_price, black_scholes, black_scholes_price, normalised_black, BsInputs, Greeks};
+pub use black::{
+    black76_price, black_scholes, black_scholes_price, normalised_black, BsInputs, Greeks,
+};
 pub use error::{IvError, PricingError};
 pub use implied_vol::{implied_vol_black76, implied_vol_black_scholes, implied_vol_normalised};
 

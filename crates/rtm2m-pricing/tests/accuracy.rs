@@ -8,7 +8,9 @@
 //!
 //! Run with `cargo test -p rtm2m-pricing --test accuracy -- --nocapture` to see the accuracy achieved.
 
-use rtm2m_pricing::{black_scholes, implied_vol_black_scholes, BsInputs, Greeks, IvError, OptionKind};
+use rtm2m_pricing::{
+    black_scholes, implied_vol_black_scholes, BsInputs, Greeks, IvError, OptionKind,
+};
 use std::path::PathBuf;
 
 /// Relative tolerance on the price and every Greek.
@@ -31,7 +33,12 @@ struct Row {
 impl Row {
     fn num(&self, column: usize) -> f64 {
         let text = &self.fields[column];
-        text.parse().unwrap_or_else(|_| panic!("line {}: column {column} is not a number: {text:?}", self.line))
+        text.parse().unwrap_or_else(|_| {
+            panic!(
+                "line {}: column {column} is not a number: {text:?}",
+                self.line
+            )
+        })
     }
 
     fn kind(&self) -> OptionKind {
@@ -45,9 +52,14 @@ impl Row {
 
 /// Reads `tests/golden/<name>`, checks its header and the number of columns of every row.
 fn read_golden(name: &str, header: &str, rows_min: usize) -> Vec<Row> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "golden", name].iter().collect();
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "golden", name]
+        .iter()
+        .collect();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} (regenerate with `python3 tools/reference/gen_golden.py`)", path.display())
+        panic!(
+            "{}: {e} (regenerate with `python3 tools/reference/gen_golden.py`)",
+            path.display()
+        )
     });
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some(header), "{name}: unexpected header");
@@ -57,12 +69,24 @@ fn read_golden(name: &str, header: &str, rows_min: usize) -> Vec<Row> {
         .filter(|(_, l)| !l.is_empty())
         .map(|(i, l)| {
             let fields: Vec<String> = l.split(',').map(str::to_owned).collect();
-            assert_eq!(fields.len(), columns, "{name} line {}: expected {columns} fields", i + 2);
-            Row { line: i + 2, fields }
+            assert_eq!(
+                fields.len(),
+                columns,
+                "{name} line {}: expected {columns} fields",
+                i + 2
+            );
+            Row {
+                line: i + 2,
+                fields,
+            }
         })
         .collect();
     // A truncated or emptied file must not pass silently.
-    assert!(rows.len() >= rows_min, "{name}: only {} rows, expected at least {rows_min}", rows.len());
+    assert!(
+        rows.len() >= rows_min,
+        "{name}: only {} rows, expected at least {rows_min}",
+        rows.len()
+    );
     rows
 }
 
@@ -80,15 +104,60 @@ struct Output {
 /// (delta per year) are dimensionless in the underlying, floor 1e-10; gamma is delta per unit of spot,
 /// floor 1e-10/S. Below a floor, the relative error of a value crossing zero is meaningless.
 const OUTPUTS: [Output; 9] = [
-    Output { name: "price", column: 7, get: |g| g.price, floor: |s| FLOOR_FRACTION * s },
-    Output { name: "delta", column: 8, get: |g| g.delta, floor: |_| FLOOR_FRACTION },
-    Output { name: "gamma", column: 9, get: |g| g.gamma, floor: |s| FLOOR_FRACTION / s },
-    Output { name: "vega", column: 10, get: |g| g.vega, floor: |s| FLOOR_FRACTION * s },
-    Output { name: "theta", column: 11, get: |g| g.theta, floor: |s| FLOOR_FRACTION * s },
-    Output { name: "rho", column: 12, get: |g| g.rho, floor: |s| FLOOR_FRACTION * s },
-    Output { name: "vanna", column: 13, get: |g| g.vanna, floor: |_| FLOOR_FRACTION },
-    Output { name: "volga", column: 14, get: |g| g.volga, floor: |s| FLOOR_FRACTION * s },
-    Output { name: "charm", column: 15, get: |g| g.charm, floor: |_| FLOOR_FRACTION },
+    Output {
+        name: "price",
+        column: 7,
+        get: |g| g.price,
+        floor: |s| FLOOR_FRACTION * s,
+    },
+    Output {
+        name: "delta",
+        column: 8,
+        get: |g| g.delta,
+        floor: |_| FLOOR_FRACTION,
+    },
+    Output {
+        name: "gamma",
+        column: 9,
+        get: |g| g.gamma,
+        floor: |s| FLOOR_FRACTION / s,
+    },
+    Output {
+        name: "vega",
+        column: 10,
+        get: |g| g.vega,
+        floor: |s| FLOOR_FRACTION * s,
+    },
+    Output {
+        name: "theta",
+        column: 11,
+        get: |g| g.theta,
+        floor: |s| FLOOR_FRACTION * s,
+    },
+    Output {
+        name: "rho",
+        column: 12,
+        get: |g| g.rho,
+        floor: |s| FLOOR_FRACTION * s,
+    },
+    Output {
+        name: "vanna",
+        column: 13,
+        get: |g| g.vanna,
+        floor: |_| FLOOR_FRACTION,
+    },
+    Output {
+        name: "volga",
+        column: 14,
+        get: |g| g.volga,
+        floor: |s| FLOOR_FRACTION * s,
+    },
+    Output {
+        name: "charm",
+        column: 15,
+        get: |g| g.charm,
+        floor: |_| FLOOR_FRACTION,
+    },
 ];
 
 /// The worst case seen for one output.
@@ -120,7 +189,10 @@ fn black_scholes_price_and_greeks_match_the_40_digit_reference() {
         let greeks = match black_scholes(row.kind(), &inputs) {
             Ok(g) => g,
             Err(e) => {
-                failures.push(format!("line {}: black_scholes returned Err({e})", row.line));
+                failures.push(format!(
+                    "line {}: black_scholes returned Err({e})",
+                    row.line
+                ));
                 continue;
             }
         };
@@ -131,7 +203,11 @@ fn black_scholes_price_and_greeks_match_the_40_digit_reference() {
             let relative_part = GREEK_TOLERANCE_REL * expected.abs();
             let tolerance = relative_part.max((output.floor)(inputs.spot));
             // A NaN output counts as infinitely far out, so it fails.
-            let ratio = if error.is_nan() { f64::INFINITY } else { error / tolerance };
+            let ratio = if error.is_nan() {
+                f64::INFINITY
+            } else {
+                error / tolerance
+            };
             if ratio > worst.ratio || worst.ratio_line == 0 {
                 worst.ratio = ratio;
                 worst.ratio_line = row.line;
@@ -149,7 +225,10 @@ fn black_scholes_price_and_greeks_match_the_40_digit_reference() {
             }
         }
     }
-    println!("black_scholes vs 40-digit reference, {} rows (tolerance max(1e-9·|ref|, floor)):", rows.len());
+    println!(
+        "black_scholes vs 40-digit reference, {} rows (tolerance max(1e-9·|ref|, floor)):",
+        rows.len()
+    );
     for (output, worst) in OUTPUTS.iter().zip(&worst) {
         println!(
             "  {:<5} max rel error {:.2e} (line {:>4}), worst error/tolerance {:.2e} (line {:>4})",
@@ -161,7 +240,12 @@ fn black_scholes_price_and_greeks_match_the_40_digit_reference() {
         "{} outputs out of tolerance in bs_greeks.csv; first {}:\n{}",
         failures.len(),
         FAILURES_SHOWN.min(failures.len()),
-        failures.iter().take(FAILURES_SHOWN).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(FAILURES_SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -175,18 +259,32 @@ fn implied_vol_recovers_the_exact_vol_of_each_double_premium() {
     for row in &rows {
         let price = row.num(1);
         let (vol_true, vega) = (row.num(7), row.num(8));
-        let result =
-            implied_vol_black_scholes(row.kind(), price, row.num(2), row.num(3), row.num(4), row.num(5), row.num(6));
+        let result = implied_vol_black_scholes(
+            row.kind(),
+            price,
+            row.num(2),
+            row.num(3),
+            row.num(4),
+            row.num(5),
+            row.num(6),
+        );
         let vol = match result {
             Ok(v) => v,
             Err(e) => {
-                failures.push(format!("line {}: Err({e:?}), true vol {vol_true:e}", row.line));
+                failures.push(format!(
+                    "line {}: Err({e:?}), true vol {vol_true:e}",
+                    row.line
+                ));
                 continue;
             }
         };
         let error = (vol - vol_true).abs();
         let tolerance = IV_TOLERANCE_ABS + IV_TOLERANCE_ULPS * f64::EPSILON * price / vega;
-        let ratio = if error.is_nan() { f64::INFINITY } else { error / tolerance };
+        let ratio = if error.is_nan() {
+            f64::INFINITY
+        } else {
+            error / tolerance
+        };
         if ratio > ratio_worst || ratio_worst_line == 0 {
             (ratio_worst, ratio_worst_line) = (ratio, row.line);
         }
@@ -210,7 +308,12 @@ fn implied_vol_recovers_the_exact_vol_of_each_double_premium() {
         "{} implied vols out of tolerance in iv_cases.csv; first {}:\n{}",
         failures.len(),
         FAILURES_SHOWN.min(failures.len()),
-        failures.iter().take(FAILURES_SHOWN).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(FAILURES_SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -235,16 +338,27 @@ fn implied_vol_reports_why_a_premium_has_no_solution() {
             row.num(6),
         );
         if result != Err(expected) {
-            failures.push(format!("line {}: expected Err({expected:?}), got {result:?}", row.line));
+            failures.push(format!(
+                "line {}: expected Err({expected:?}), got {result:?}",
+                row.line
+            ));
         }
     }
-    println!("implied_vol_black_scholes, {} premiums with no solution", rows.len());
+    println!(
+        "implied_vol_black_scholes, {} premiums with no solution",
+        rows.len()
+    );
     assert!(
         failures.is_empty(),
         "{} of {} no-solution premiums misreported; first {}:\n{}",
         failures.len(),
         rows.len(),
         FAILURES_SHOWN.min(failures.len()),
-        failures.iter().take(FAILURES_SHOWN).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(FAILURES_SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

@@ -97,7 +97,11 @@ pub fn read_table(reader: impl BufRead, columns: &[&str]) -> Result<Vec<Row>, an
             })?;
             numbers.push(number);
         }
-        rows.push(Row { line: line_number, is_call, numbers });
+        rows.push(Row {
+            line: line_number,
+            is_call,
+            numbers,
+        });
     }
     if !header_seen {
         return Err(InputError {
@@ -146,7 +150,8 @@ mod tests {
 
     #[test]
     fn wrong_column_count_names_the_line() {
-        let err = read_table("type,spot,strike\ncall,1,2\nput,3\n".as_bytes(), &COLUMNS).unwrap_err();
+        let err =
+            read_table("type,spot,strike\ncall,1,2\nput,3\n".as_bytes(), &COLUMNS).unwrap_err();
         assert_eq!(err.to_string(), "line 3: row: expected 3 fields, found 2");
     }
 
@@ -159,15 +164,31 @@ mod tests {
     #[test]
     fn bad_header_and_type_are_rejected() {
         let err = read_table("type,strike,spot\n".as_bytes(), &COLUMNS).unwrap_err();
-        assert!(err.to_string().starts_with("line 1: header: expected `type,spot,strike`"));
+        assert!(err
+            .to_string()
+            .starts_with("line 1: header: expected `type,spot,strike`"));
         let err = read_table("type,spot,strike\nbinary,1,2\n".as_bytes(), &COLUMNS).unwrap_err();
-        assert_eq!(err.to_string(), "line 2: type: expected `call` or `put`, found `binary`");
+        assert_eq!(
+            err.to_string(),
+            "line 2: type: expected `call` or `put`, found `binary`"
+        );
     }
 
     #[test]
     fn crlf_and_blank_lines_are_accepted() {
-        let rows = read_table("type,spot,strike\r\n\r\ncall,1.5,2\r\n".as_bytes(), &COLUMNS).unwrap();
-        assert_eq!(rows, vec![Row { line: 3, is_call: true, numbers: vec![1.5, 2.0] }]);
+        let rows = read_table(
+            "type,spot,strike\r\n\r\ncall,1.5,2\r\n".as_bytes(),
+            &COLUMNS,
+        )
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![Row {
+                line: 3,
+                is_call: true,
+                numbers: vec![1.5, 2.0]
+            }]
+        );
     }
 
     proptest::proptest! {

@@ -4,7 +4,9 @@ use anyhow::bail;
 use clap::{Args, ValueEnum};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rtm2m_pricing::batch::{detected_isa, implied_vol_batch, price_batch, GreeksBatch, IvBatch, OptionBatch};
+use rtm2m_pricing::batch::{
+    detected_isa, implied_vol_batch, price_batch, GreeksBatch, IvBatch, OptionBatch,
+};
 use rtm2m_pricing::{black_scholes_price, BsInputs, OptionKind};
 use std::time::Instant;
 
@@ -43,7 +45,11 @@ pub fn random_options(n: usize, seed: u64) -> OptionBatch {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut batch = OptionBatch::with_capacity(n);
     for _ in 0..n {
-        let kind = if rng.random_bool(0.5) { OptionKind::Call } else { OptionKind::Put };
+        let kind = if rng.random_bool(0.5) {
+            OptionKind::Call
+        } else {
+            OptionKind::Put
+        };
         let spot = 60_000.0;
         let inputs = BsInputs {
             spot,
@@ -77,8 +83,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 let start = Instant::now();
                 price_batch(&options, &mut out, args.threads)?;
                 seconds.push(start.elapsed().as_secs_f64());
-                checksum += out.price.iter().sum::<f64>() + out.delta.iter().sum::<f64>() + out.gamma.iter().sum::<f64>()
-                    + out.vega.iter().sum::<f64>() + out.theta.iter().sum::<f64>() + out.rho.iter().sum::<f64>();
+                checksum += out.price.iter().sum::<f64>()
+                    + out.delta.iter().sum::<f64>()
+                    + out.gamma.iter().sum::<f64>()
+                    + out.vega.iter().sum::<f64>()
+                    + out.theta.iter().sum::<f64>()
+                    + out.rho.iter().sum::<f64>();
             }
             "price"
         }
@@ -109,7 +119,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let median = seconds[seconds.len() / 2];
     let per_second = args.n as f64 / median;
     let ns_per_item = median * 1e9 / args.n as f64;
-    let threads = if args.threads == 0 { std::thread::available_parallelism().map_or(1, |p| p.get()) } else { args.threads };
+    let threads = if args.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |p| p.get())
+    } else {
+        args.threads
+    };
     println!(
         "{name}: n={} threads={threads} isa={:?} median of {} passes: {median:.6} s, {per_second:.0}/s, {ns_per_item:.2} ns/item (checksum {checksum:.6e})",
         args.n,

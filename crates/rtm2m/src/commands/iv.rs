@@ -8,7 +8,15 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 /// Input columns of `rtm2m iv`.
-pub const IV_COLUMNS: [&str; 7] = ["type", "price", "spot", "strike", "expiry_years", "rate", "dividend"];
+pub const IV_COLUMNS: [&str; 7] = [
+    "type",
+    "price",
+    "spot",
+    "strike",
+    "expiry_years",
+    "rate",
+    "dividend",
+];
 
 /// Arguments of `rtm2m iv`.
 #[derive(Debug, Args)]
@@ -26,7 +34,11 @@ pub fn run(args: &IvArgs) -> anyhow::Result<()> {
     out.write_all(b"iv,error\n")?;
     for row in &rows {
         let n = &row.numbers;
-        let kind = if row.is_call { OptionKind::Call } else { OptionKind::Put };
+        let kind = if row.is_call {
+            OptionKind::Call
+        } else {
+            OptionKind::Put
+        };
         match implied_vol_black_scholes(kind, n[0], n[1], n[2], n[3], n[4], n[5]) {
             Ok(iv) => {
                 write_number(&mut out, iv)?;

@@ -9,7 +9,15 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 /// Input columns of `rtm2m price`.
-pub const PRICE_COLUMNS: [&str; 7] = ["type", "spot", "strike", "expiry_years", "vol", "rate", "dividend"];
+pub const PRICE_COLUMNS: [&str; 7] = [
+    "type",
+    "spot",
+    "strike",
+    "expiry_years",
+    "vol",
+    "rate",
+    "dividend",
+];
 
 /// Exercise style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,8 +84,22 @@ pub fn run(args: &PriceArgs) -> anyhow::Result<()> {
 
 fn option_of(row: &Row) -> (OptionKind, BsInputs) {
     let n = &row.numbers;
-    let kind = if row.is_call { OptionKind::Call } else { OptionKind::Put };
-    (kind, BsInputs { spot: n[0], strike: n[1], expiry_years: n[2], vol: n[3], rate: n[4], dividend: n[5] })
+    let kind = if row.is_call {
+        OptionKind::Call
+    } else {
+        OptionKind::Put
+    };
+    (
+        kind,
+        BsInputs {
+            spot: n[0],
+            strike: n[1],
+            expiry_years: n[2],
+            vol: n[3],
+            rate: n[4],
+            dividend: n[5],
+        },
+    )
 }
 
 /// European closed form through the SIMD batch path (all cores for large inputs).
@@ -92,7 +114,14 @@ fn write_batch(rows: &[Row], out: &mut impl Write) -> anyhow::Result<()> {
     for i in 0..rows.len() {
         let result = match greeks.error[i] {
             Some(e) => Err(e),
-            None => Ok([greeks.price[i], greeks.delta[i], greeks.gamma[i], greeks.vega[i], greeks.theta[i], greeks.rho[i]]),
+            None => Ok([
+                greeks.price[i],
+                greeks.delta[i],
+                greeks.gamma[i],
+                greeks.vega[i],
+                greeks.theta[i],
+                greeks.rho[i],
+            ]),
         };
         write_result(out, result, None)?;
     }
@@ -124,4 +153,3 @@ fn write_result(
     }
     out.write_all(b"\n")
 }
-
