@@ -12,7 +12,7 @@
 
 use crate::black::{black_scholes, BsInputs};
 use crate::implied_vol::implied_vol_black_scholes;
-use crate::special::{ERFCX_CENTRE, ERFCX_CHEBYSHEV, FRAC_1_SQRT_2PI};
+use crate::special::{two_product, ERFCX_CENTRE, ERFCX_POWERS, FRAC_1_SQRT_2PI};
 use crate::{IvError, OptionKind, PricingError};
 use rayon::prelude::*;
 use std::f64::consts::{FRAC_1_SQRT_2, LOG2_E};
@@ -452,19 +452,37 @@ fn lane<const FMA: bool>(
     let sqrt_t = expiry_years.sqrt();
     let s = vol * sqrt_t;
     let carry_t = (rate - dividend) * expiry_years;
-    let x = ln::<FMA>(spot / strike) + carry_t;
+    // One division for 1/s and 1/S (gamma needs the latter).
+    let inverse_s_spot = 1.0 / (s * spot);
+    let inv_s = spot * inverse_s_spot;
+    let inv_spot = s * inverse_s_spot;
+    // ln(S/K) without the rounding of the quotient (as `special::ln_ratio`): ln q + (S − q·K)/S.
+    let quotient = spot / strike;
+    let residual = if FMA {
+        (-quotient).mul_add(strike, spot)
+    } else {
+        let (high, low) = two_product(quotient, strike);
+        (spot - high) - low
+    };
+    let x = ln::<FMA>(quotient) + residual * inv_spot + carry_t;
     let a = x.abs();
     let half_s = 0.5 * s;
-    let inv_s = 1.0 / s;
     let a_over_s = a * inv_s;
     let d1_reduced = half_s - a_over_s; // d₁ of the out-of-the-money call on −a
     let u_near = d1_reduced.abs();
     let u_far = a_over_s + half_s;
-    let e_near = erfcx_lane::<FMA>(u_near * FRAC_1_SQRT_2);
-    let e_far = erfcx_lane::<FMA>(u_far * FRAC_1_SQRT_2);
+    let (e_near, e_far) = erfcx_pair_lane::<FMA>(u_near * FRAC_1_SQRT_2, u_far * FRAC_1_SQRT_2);
     let gauss = 0.5 * exp::<FMA>(-0.5 * madd::<FMA>(a_over_s, a_over_s, half_s * half_s));
-    let growth = exp::<FMA>(0.5 * a); // e^{a/2}
-    let decay = 1.0 / growth; // e^{−a/2}
+    let df_q = exp::<FMA>(-dividend * expiry_years);
+    let df_r = exp::<FMA>(-rate * expiry_years);
+    let spot_q = spot * df_q;
+    let discounted_strike = strike * df_r;
+    // e^{±x/2} = √(S·e^{−qT}/(K·e^{−rT}))^{±1}: the divider and square-root unit are idle otherwise, while
+    // another exp would load the multiply-add ports that bound this kernel.
+    let root_forward_ratio = (spot_q / discounted_strike).sqrt(); // e^{x/2}
+    let root_inverse_ratio = 1.0 / root_forward_ratio; // e^{−x/2}
+    let growth = root_forward_ratio.max(root_inverse_ratio); // e^{a/2}
+    let decay = root_forward_ratio.min(root_inverse_ratio); // e^{−a/2}
     let tail_near = gauss * growth * e_near; // Φ(−u_near)
     let tail_far = gauss * decay * e_far; // Φ(−u_far)
     let otm = if d1_reduced <= 0.0 {
@@ -499,15 +517,11 @@ fn lane<const FMA: bool>(
        // φ(d₁) = 2G·e^{∓a/2}/√(2π), from e^{−d₁²/2} = e^{−(h² + t²)/2}·e^{x/2}.
     let pdf_d1 = 2.0 * FRAC_1_SQRT_2PI * gauss * if positive_x { decay } else { growth };
 
-    let df_q = exp::<FMA>(-dividend * expiry_years);
-    let df_r = exp::<FMA>(-rate * expiry_years);
     // D·√(F·K) = e^{−rT}·e^{(r−q)T/2}·√(S·K) = √(e^{−qT}·S · e^{−rT}·K)
-    let spot_q = spot * df_q;
-    let discounted_strike = strike * df_r;
     let price = (spot_q * discounted_strike).sqrt() * normalised;
     let spot_pdf = spot_q * pdf_d1;
     let vega = spot_pdf * sqrt_t;
-    let gamma = spot_pdf * inv_s / (spot * spot);
+    let gamma = spot_pdf * inv_s * inv_spot * inv_spot;
     let delta = sign * df_q * cdf_sd1;
     // σ/(2√T) = σ²/(2s)
     let theta = -spot_pdf * (0.5 * vol * vol * inv_s) - sign * rate * discounted_strike * cdf_sd2
@@ -516,26 +530,38 @@ fn lane<const FMA: bool>(
     [price, delta, gamma, vega, theta, rho]
 }
 
-/// `erfcx(y)` for `y ≥ 0` from the same Chebyshev series as [`crate::special::erfcx`], branch-free.
+/// `(erfcx(y1), erfcx(y2))` for `y ≥ 0` from the same polynomial as [`crate::special::erfcx`], branch-free,
+/// with one division for both arguments' `t = (y − K)/(y + K)` and `1/(1 + 2y)`.
 #[inline(always)]
-fn erfcx_lane<const FMA: bool>(y: f64) -> f64 {
-    // Large y: t → 1 and the series tends to 2/√π. Past 1e15 the caller's Gaussian factor is exactly 0, so
-    // the clamp only keeps the products below finite.
-    let y = y.min(1.0e15);
-    // One division for both t = (y − K)/(y + K) and 1/(1 + 2y).
-    let one_plus_2y = madd::<FMA>(2.0, y, 1.0);
-    let inverse = 1.0 / ((y + ERFCX_CENTRE) * one_plus_2y);
-    let t = (y - ERFCX_CENTRE) * one_plus_2y * inverse;
-    let two_t = 2.0 * t;
-    let (mut b1, mut b2) = (0.0_f64, 0.0_f64);
-    let mut k = ERFCX_CHEBYSHEV.len() - 1;
-    while k >= 1 {
-        let b0 = madd::<FMA>(two_t, b1, ERFCX_CHEBYSHEV[k] - b2);
-        b2 = b1;
-        b1 = b0;
-        k -= 1;
-    }
-    madd::<FMA>(t, b1, ERFCX_CHEBYSHEV[0] - b2) * ((y + ERFCX_CENTRE) * inverse)
+fn erfcx_pair_lane<const FMA: bool>(y1: f64, y2: f64) -> (f64, f64) {
+    // Large y: t → 1 and the polynomial tends to 2/√π. Past 1e15 the caller's Gaussian factor is exactly 0,
+    // so the clamp only keeps the products below finite.
+    let (y1, y2) = (y1.min(1.0e15), y2.min(1.0e15));
+    let (p1, p2) = (madd::<FMA>(2.0, y1, 1.0), madd::<FMA>(2.0, y2, 1.0));
+    let (q1, q2) = ((y1 + ERFCX_CENTRE) * p1, (y2 + ERFCX_CENTRE) * p2);
+    let inverse_both = 1.0 / (q1 * q2);
+    let (inverse1, inverse2) = (q2 * inverse_both, q1 * inverse_both);
+    let t1 = (y1 - ERFCX_CENTRE) * p1 * inverse1;
+    let t2 = (y2 - ERFCX_CENTRE) * p2 * inverse2;
+    let e1 = erfcx_series_lane::<FMA>(t1) * ((y1 + ERFCX_CENTRE) * inverse1);
+    let e2 = erfcx_series_lane::<FMA>(t2) * ((y2 + ERFCX_CENTRE) * inverse2);
+    (e1, e2)
+}
+
+/// [`crate::special::erfcx_series`] with fused multiply-adds where the hardware has them.
+#[inline(always)]
+fn erfcx_series_lane<const FMA: bool>(t: f64) -> f64 {
+    let a = &ERFCX_POWERS;
+    let t2 = t * t;
+    let t4 = t2 * t2;
+    let t8 = t4 * t4;
+    let t16 = t8 * t8;
+    let p = |k: usize| madd::<FMA>(a[k + 1], t, a[k]);
+    let q = |k: usize| madd::<FMA>(p(k + 2), t2, p(k));
+    let r = |k: usize| madd::<FMA>(q(k + 4), t4, q(k));
+    let low = madd::<FMA>(r(8), t8, r(0));
+    let high = madd::<FMA>(a[24], t8, r(16));
+    madd::<FMA>(high, t16, low)
 }
 
 const EXP_MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2^52: adding it rounds to an integer in the low bits

@@ -8,7 +8,7 @@
 //! Units of every Greek are in [`crate::conventions`].
 
 use crate::error::{require_finite, require_non_negative, require_positive};
-use crate::special::{erf, erfc, erfcx_non_negative, ln_ratio, norm_cdf, FRAC_1_SQRT_2PI};
+use crate::special::{erf_small, erfcx_pair_non_negative, ln_ratio, norm_cdf, FRAC_1_SQRT_2PI};
 use crate::{OptionKind, PricingError};
 use std::f64::consts::FRAC_1_SQRT_2;
 
@@ -98,24 +98,86 @@ pub(crate) fn normalised_black_otm_call(x: f64, s: f64) -> f64 {
     if s <= 0.0 {
         return 0.0;
     }
-    let h = x / s;
+    let moneyness = OtmMoneyness::new(x);
+    otm_call_parts(&moneyness, s).price
+}
+
+/// Quantities of `x ≤ 0` that do not depend on `s`, computed once per solve.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OtmMoneyness {
+    /// x = ln(F/K) ≤ 0.
+    pub x: f64,
+    /// e^{x/2}, the price as s → ∞ (b_max).
+    pub decay: f64,
+    /// e^{−x/2}.
+    pub growth: f64,
+    /// 2·sinh(|x|/2), the normalised intrinsic value of the in-the-money twin.
+    pub intrinsic: f64,
+}
+
+impl OtmMoneyness {
+    pub(crate) fn new(x: f64) -> Self {
+        debug_assert!(x <= 0.0);
+        let decay = (0.5 * x).exp();
+        OtmMoneyness {
+            x,
+            decay,
+            growth: 1.0 / decay,
+            intrinsic: normalised_intrinsic(-x),
+        }
+    }
+}
+
+/// The normalised out-of-the-money call at `s > 0`: its price `b`, its complement `b_max − b`, and its
+/// derivative in s, `b'(s) = e^{−(h² + t²)/2}/√(2π)` (Jäckel 2015, eq. 4.3).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OtmCallParts {
+    pub price: f64,
+    pub complement: f64,
+    pub vega: f64,
+}
+
+/// Regions (h = x/s, t = s/2, d₁ = h + t, d₂ = h − t):
+/// - `d₁ ≤ 0`: both Φ's in the lower tail; with erfcx the common Gaussian factor `G = e^{−(h²+t²)/2}/2`
+///   comes out exactly: `b = G·(erfcx(−d₁/√2) − erfcx(−d₂/√2))` (Jäckel 2015, eq. 3.2);
+/// - `d₂ < 0 < d₁`, `s < 0.7`: `|d|/√2 < 0.5`, and `b = e^{x/2}·(Φ(d₁) − Φ(d₂)) − 2·sinh(|x|/2)·Φ(d₂)` with
+///   `Φ(d₁) − Φ(d₂) = (erf(d₁/√2) + erf(−d₂/√2))/2` summed from positive series terms;
+/// - `d₂ < 0 < d₁`, `s ≥ 0.7`: `b_max − b = G·(erfcx(d₁/√2) + erfcx(−d₂/√2))`, two positive terms, and
+///   `b ≥ b(s = 0.7)` is far from 0, so `b = b_max − (b_max − b)` loses nothing.
+#[inline]
+pub(crate) fn otm_call_parts(m: &OtmMoneyness, s: f64) -> OtmCallParts {
+    let h = m.x / s;
     let t = 0.5 * s;
     let d1 = h + t;
     let d2 = h - t;
+    let gauss = 0.5 * (-0.5 * (h * h + t * t)).exp();
+    let vega = 2.0 * FRAC_1_SQRT_2PI * gauss;
     if d1 <= 0.0 {
-        // Both Φ's are in the lower tail: write Φ(d)·e^{±x/2} through erfcx so that the common Gaussian factor
-        // e^{−(h²+t²)/2} comes out exactly and only the difference of two O(1) numbers remains
-        // (Jäckel 2015, eq. 3.2).
-        let a = erfcx_non_negative(-d1 * FRAC_1_SQRT_2);
-        let b = erfcx_non_negative(-d2 * FRAC_1_SQRT_2);
-        0.5 * (-0.5 * (h * h + t * t)).exp() * (a - b)
+        let (a, b) = erfcx_pair_non_negative(-d1 * FRAC_1_SQRT_2, -d2 * FRAC_1_SQRT_2);
+        let price = gauss * (a - b);
+        OtmCallParts {
+            price,
+            complement: m.decay - price,
+            vega,
+        }
+    } else if s < 0.7 {
+        let e1 = erf_small(d1 * FRAC_1_SQRT_2);
+        let e2 = erf_small(-d2 * FRAC_1_SQRT_2);
+        let cdf_d2 = 0.5 * (1.0 - e2);
+        let price = (m.decay * 0.5 * (e1 + e2) - m.intrinsic * cdf_d2).max(0.0);
+        OtmCallParts {
+            price,
+            complement: m.decay - price,
+            vega,
+        }
     } else {
-        // d₂ < 0 < d₁: Φ(d₁) − Φ(d₂) = (erf(d₁/√2) + erf(−d₂/√2))/2 is a sum of positive terms, and
-        // b = e^{x/2}·(Φ(d₁) − Φ(d₂)) − 2·sinh(|x|/2)·Φ(d₂) keeps the at-the-money cancellation out.
-        let cdf_gap = 0.5 * (erf(d1 * FRAC_1_SQRT_2) + erf(-d2 * FRAC_1_SQRT_2));
-        let cdf_d2 = 0.5 * erfc(-d2 * FRAC_1_SQRT_2);
-        let value = (0.5 * x).exp() * cdf_gap - normalised_intrinsic(-x) * cdf_d2;
-        value.max(0.0)
+        let (a, b) = erfcx_pair_non_negative(d1 * FRAC_1_SQRT_2, -d2 * FRAC_1_SQRT_2);
+        let complement = gauss * (a + b);
+        OtmCallParts {
+            price: (m.decay - complement).max(0.0),
+            complement,
+            vega,
+        }
     }
 }
 

@@ -13,10 +13,9 @@
 //! reach machine precision in two to four steps. A bracket is kept throughout, so a step that would leave it
 //! bisects instead: the iteration cannot diverge.
 
-use crate::black::{normalised_black_otm_call, normalised_intrinsic};
-use crate::special::{erfc, inverse_norm_cdf, ln_ratio, FRAC_1_SQRT_2PI};
+use crate::black::{otm_call_parts, OtmMoneyness};
+use crate::special::{erfcx_non_negative, inverse_norm_cdf_lower_rough, ln_ratio};
 use crate::{IvError, OptionKind};
-use std::f64::consts::FRAC_1_SQRT_2;
 
 /// Upper limit on Householder steps; the measured worst case is far below (see the tests).
 const MAX_ITERATIONS: usize = 24;
@@ -125,43 +124,33 @@ pub fn implied_vol_normalised(beta: f64, x: f64, kind: OptionKind) -> Result<f64
             reason: "must be a finite number",
         });
     }
+    let moneyness = OtmMoneyness::new(-x.abs());
     let mut beta_otm = beta;
     if kind.sign() * x > 0.0 {
-        beta_otm -= normalised_intrinsic(x.abs());
+        beta_otm -= moneyness.intrinsic;
     }
-    let x = -x.abs();
     if beta_otm < 0.0 {
         return Err(IvError::BelowIntrinsic);
     }
     if beta_otm == 0.0 {
         return Ok(0.0);
     }
-    let beta_max = (0.5 * x).exp();
-    if beta_otm >= beta_max {
+    if beta_otm >= moneyness.decay {
         return Err(IvError::AboveUpperBound);
     }
-    Ok(solve_otm_call(beta_otm, x, beta_max).0)
+    Ok(solve_otm_call(beta_otm, &moneyness).0)
 }
 
-/// `b_max − b(x, s)` of an out-of-the-money call, `e^{x/2}Φ(−d₁) + e^{−x/2}Φ(d₂)`: two positive terms.
-#[inline]
-fn complementary_normalised_black(x: f64, s: f64) -> f64 {
-    let h = x / s;
-    let t = 0.5 * s;
-    (0.5 * x).exp() * 0.5 * erfc((h + t) * FRAC_1_SQRT_2)
-        + (-0.5 * x).exp() * 0.5 * erfc(-(h - t) * FRAC_1_SQRT_2)
-}
-
-/// Solves `b(x, s) = beta` for `x ≤ 0`, `0 < beta < beta_max = e^{x/2}`. Returns `(s, iterations)`.
-pub(crate) fn solve_otm_call(beta: f64, x: f64, beta_max: f64) -> (f64, usize) {
+/// Solves `b(x, s) = beta` for `x ≤ 0`, `0 < beta < beta_max = e^{x/2}`. Returns `(s, evaluations of b)`.
+pub(crate) fn solve_otm_call(beta: f64, moneyness: &OtmMoneyness) -> (f64, usize) {
+    let (x, beta_max) = (moneyness.x, moneyness.decay);
     debug_assert!(x <= 0.0 && beta > 0.0 && beta < beta_max);
     let x_abs = -x;
     let s_c = (2.0 * x_abs).sqrt();
-    let beta_c = normalised_black_otm_call(x, s_c);
+    // At s_c, d₁ = 0 and d₂ = −√(2|x|), G = e^{x/2}/2: b(s_c) = e^{x/2}·(1 − erfcx(√|x|))/2.
+    let beta_c = 0.5 * moneyness.decay * (1.0 - erfcx_non_negative(x_abs.sqrt()));
     let below_inflection = beta < beta_c;
-    // The bracket comes only from evaluated points: s_c itself may be the root to the last bit.
-    let (mut lo, mut hi) = (0.0, f64::INFINITY);
-    let s_upper_map = upper_branch_start(x, beta, beta_max);
+    let s_upper_map = upper_branch_start(moneyness, beta);
     let mut s = if below_inflection {
         // The lower map is asymptotic for s ≪ |x| (h = x/s → −∞); closer to the money the upper map, exact
         // at x = 0, is the better start.
@@ -174,42 +163,41 @@ pub(crate) fn solve_otm_call(beta: f64, x: f64, beta_max: f64) -> (f64, usize) {
     } else {
         s_upper_map.max(s_c)
     };
-    // The upper objective needs b_max − β, whose rounding perturbs β by ε·b_max: harmless only once β is
-    // at least half of b_max. Below that, ln b is the better-conditioned objective on either side of s_c.
-    let lower = beta <= 0.5 * beta_max;
     if !(s > 0.0 && s.is_finite()) {
         s = s_c.max(f64::MIN_POSITIVE);
     }
+    // The upper objective needs b_max − β, whose rounding perturbs β by ε·b_max: harmless only once β is
+    // at least half of b_max. Below that, ln b is the better-conditioned objective on either side of s_c.
+    let lower = beta <= 0.5 * beta_max;
     let target = if lower {
         beta.ln()
     } else {
         (beta_max - beta).ln()
     };
+    // The bracket comes only from evaluated points: s_c itself may be the root to the last bit.
+    let (mut lo, mut hi) = (0.0, f64::INFINITY);
     let x2 = x * x;
     let mut step_previous = f64::INFINITY;
-    for iteration in 1..=MAX_ITERATIONS {
-        // b'(s) = e^{−(h² + t²)/2}/√(2π) (Jäckel 2015, eq. 4.3).
-        let h = x / s;
-        let t = 0.5 * s;
-        let b1 = FRAC_1_SQRT_2PI * (-0.5 * (h * h + t * t)).exp();
+    for evaluation in 1..=MAX_ITERATIONS {
+        let parts = otm_call_parts(moneyness, s);
         let b2_over_b1 = x2 / (s * s * s) - 0.25 * s;
         let b3_over_b1 = b2_over_b1 * b2_over_b1 - 3.0 * x2 / (s * s * s * s) - 0.25;
         let (g, g1, h2, h3) = if lower {
-            let b = normalised_black_otm_call(x, s);
+            let b = parts.price;
             if b <= 0.0 {
                 (f64::NEG_INFINITY, 0.0, 0.0, 0.0)
             } else {
-                let lambda = b1 / b;
+                let lambda = parts.vega / b;
                 let h2 = b2_over_b1 - lambda;
                 let h3 = b3_over_b1 - 3.0 * lambda * b2_over_b1 + 2.0 * lambda * lambda;
                 (b.ln() - target, lambda, h2, h3)
             }
         } else {
-            let c = complementary_normalised_black(x, s);
+            let c = parts.complement;
             if c <= 0.0 {
                 (f64::INFINITY, 0.0, 0.0, 0.0)
             } else {
-                let mu = b1 / c;
+                let mu = parts.vega / c;
                 let h2 = b2_over_b1 + mu;
                 let h3 = b3_over_b1 + 3.0 * mu * b2_over_b1 + 2.0 * mu * mu;
                 (target - c.ln(), mu, h2, h3)
@@ -217,7 +205,7 @@ pub(crate) fn solve_otm_call(beta: f64, x: f64, beta_max: f64) -> (f64, usize) {
         };
         if g.abs() <= 2.0 * f64::EPSILON {
             // The objective is a logarithm: |g| ≤ 2ε means b(s) matches β to the last bits it carries.
-            return (s, iteration);
+            return (s, evaluation);
         }
         if g < 0.0 {
             lo = s;
@@ -231,13 +219,13 @@ pub(crate) fn solve_otm_call(beta: f64, x: f64, beta_max: f64) -> (f64, usize) {
             next = s + nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + h3 * nu / 6.0));
         }
         let step = (next - s).abs();
-        if step <= 4.0 * f64::EPSILON * s {
-            // Converged: the last step is below the resolution of s (and may land on a bracket end).
-            return (next, iteration);
+        if step <= CONVERGED_STEP * s {
+            // A third-order step this small leaves an error of order (step/s)³ ≪ ε: no need to evaluate again.
+            return (next, evaluation);
         }
         if step <= 1e-9 * s && step > 0.5 * step_previous {
             // Third-order steps stopped shrinking: what is left is the rounding noise of b(s) itself.
-            return (next, iteration);
+            return (next, evaluation);
         }
         if !(next > lo && next < hi) {
             // Bisect geometrically: the root may be orders of magnitude from an end of the bracket.
@@ -255,19 +243,28 @@ pub(crate) fn solve_otm_call(beta: f64, x: f64, beta_max: f64) -> (f64, usize) {
     (s, MAX_ITERATIONS)
 }
 
+/// A Householder step below this relative size is final (its successor would be below (1e-7)³ ≈ 1e-21).
+const CONVERGED_STEP: f64 = 1e-7;
+
 /// Start of the lower branch: the inverse of Jäckel's lower map `f_l` at `beta` (eq. 4.9–4.10).
 #[inline]
 fn lower_branch_start(x_abs: f64, beta: f64) -> f64 {
     let u = (beta / (TWO_PI_OVER_SQRT_27 * x_abs)).cbrt();
-    let z = -inverse_norm_cdf(u.min(0.5));
+    if !(u > 0.0 && u < 0.5) {
+        return f64::INFINITY;
+    }
+    let z = -inverse_norm_cdf_lower_rough(u);
     x_abs / (SQRT_3 * z)
 }
 
 /// Start of the upper branch: for large s, `b_max − b ≈ (e^{x/2} + e^{−x/2})·Φ(−s/2)` (eq. 4.13).
 #[inline]
-fn upper_branch_start(x: f64, beta: f64, beta_max: f64) -> f64 {
-    let weight = beta_max + (-0.5 * x).exp();
-    -2.0 * inverse_norm_cdf(((beta_max - beta) / weight).min(0.5))
+fn upper_branch_start(m: &OtmMoneyness, beta: f64) -> f64 {
+    let q = ((m.decay - beta) / (m.decay + m.growth)).min(0.5);
+    if !(q > 0.0) {
+        return f64::INFINITY;
+    }
+    -2.0 * inverse_norm_cdf_lower_rough(q)
 }
 
 #[cfg(test)]
@@ -289,7 +286,7 @@ mod tests {
                 if !(beta > 1e-300 && beta < beta_max) {
                     continue;
                 }
-                let (solved, n) = solve_otm_call(beta, x, beta_max);
+                let (solved, n) = solve_otm_call(beta, &OtmMoneyness::new(x));
                 histogram[n] += 1;
                 worst = worst.max(n);
                 let b_back = normalised_black(x, solved, OptionKind::Call);
