@@ -50,7 +50,7 @@ def main():
     print("/// (50-digit mpmath); do not edit by hand.")
     print(f"pub(crate) const ERFCX_POWERS: [f64; {last + 1}] = [")
     for c in powers:
-        print(f"    {mp.nstr(c, 20, min_fixed=0, max_fixed=0)},")
+        print(f"    {float(c)!r},")
     print("];")
 
 

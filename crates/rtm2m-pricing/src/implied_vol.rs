@@ -261,7 +261,7 @@ fn lower_branch_start(x_abs: f64, beta: f64) -> f64 {
 #[inline]
 fn upper_branch_start(m: &OtmMoneyness, beta: f64) -> f64 {
     let q = ((m.decay - beta) / (m.decay + m.growth)).min(0.5);
-    if !(q > 0.0) {
+    if q.is_nan() || q <= 0.0 {
         return f64::INFINITY;
     }
     -2.0 * inverse_norm_cdf_lower_rough(q)

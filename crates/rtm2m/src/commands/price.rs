@@ -3,8 +3,10 @@
 use crate::table::{open_input, read_table, write_number, Row};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
+use rtm2m_pricing::american::{american_greeks, AmericanSettings};
 use rtm2m_pricing::batch::{price_batch, GreeksBatch, OptionBatch};
-use rtm2m_pricing::{BsInputs, OptionKind, PricingError};
+use rtm2m_pricing::monte_carlo::{european_mc, McSettings};
+use rtm2m_pricing::{black_scholes, BsInputs, OptionKind, PricingError};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
@@ -76,7 +78,42 @@ pub fn run(args: &PriceArgs) -> anyhow::Result<()> {
     out.write_all(b"\n")?;
     match (args.style, args.model) {
         (Style::European, Model::Analytic) => write_batch(&rows, &mut out)?,
-        _ => bail!("WIP-ENGINES"),
+        (Style::American, _) => {
+            let settings = AmericanSettings::default();
+            for row in &rows {
+                let (kind, inputs) = option_of(row);
+                let result = american_greeks(kind, &inputs, &settings);
+                write_result(
+                    &mut out,
+                    result.map(|g| [g.price, g.delta, g.gamma, g.vega, g.theta, g.rho]),
+                    None,
+                )?;
+            }
+        }
+        (Style::European, Model::Mc) => {
+            let settings = McSettings {
+                paths: args.paths,
+                seed: args.seed,
+                antithetic: true,
+                control_variate: true,
+            };
+            for row in &rows {
+                let (kind, inputs) = option_of(row);
+                let (greeks, std_error) = match mc_greeks(kind, &inputs, &settings) {
+                    Ok((g, se)) => (Ok(g), Some(se)),
+                    Err(e) => (Err(e), None),
+                };
+                write_result(
+                    &mut out,
+                    greeks,
+                    if args.with_std_error {
+                        Some(std_error)
+                    } else {
+                        None
+                    },
+                )?;
+            }
+        }
     }
     out.flush().context("writing the output")?;
     Ok(())
@@ -152,4 +189,58 @@ fn write_result(
         }
     }
     out.write_all(b"\n")
+}
+/// Monte Carlo price with Greeks by central bumps on common random numbers (same seed for every bump),
+/// so the differences are not swamped by sampling noise. Returns the Greeks and the price's standard error.
+fn mc_greeks(
+    kind: OptionKind,
+    i: &BsInputs,
+    settings: &McSettings,
+) -> Result<([f64; 6], f64), PricingError> {
+    i.validate()?;
+    if i.expiry_years == 0.0 || i.vol == 0.0 {
+        // A deterministic payoff: the limit values are exact and sampling adds nothing.
+        let g = black_scholes(kind, i)?;
+        return Ok(([g.price, g.delta, g.gamma, g.vega, g.theta, g.rho], 0.0));
+    }
+    let price_at = |inputs: &BsInputs| european_mc(kind, inputs, settings).map(|r| r.price);
+    let base = european_mc(kind, i, settings)?;
+    let ds = 1e-3 * i.spot;
+    let up = price_at(&BsInputs {
+        spot: i.spot + ds,
+        ..*i
+    })?;
+    let down = price_at(&BsInputs {
+        spot: i.spot - ds,
+        ..*i
+    })?;
+    let dv = 1e-3;
+    let vega = (price_at(&BsInputs {
+        vol: i.vol + dv,
+        ..*i
+    })? - price_at(&BsInputs {
+        vol: (i.vol - dv).max(0.0),
+        ..*i
+    })?) / (i.vol + dv - (i.vol - dv).max(0.0));
+    let dt = (1.0 / 365.0_f64).min(0.5 * i.expiry_years);
+    let theta = if dt > 0.0 {
+        (price_at(&BsInputs {
+            expiry_years: i.expiry_years - dt,
+            ..*i
+        })? - base.price)
+            / dt
+    } else {
+        0.0
+    };
+    let dr = 1e-4;
+    let rho = (price_at(&BsInputs {
+        rate: i.rate + dr,
+        ..*i
+    })? - price_at(&BsInputs {
+        rate: i.rate - dr,
+        ..*i
+    })?) / (2.0 * dr);
+    let delta = (up - down) / (2.0 * ds);
+    let gamma = (up - 2.0 * base.price + down) / (ds * ds);
+    Ok(([base.price, delta, gamma, vega, theta, rho], base.std_error))
 }
