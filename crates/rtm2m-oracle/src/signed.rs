@@ -1,0 +1,1 @@
+//! Signed oracle messages (being written).
