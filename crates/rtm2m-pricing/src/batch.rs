@@ -1,6 +1,6 @@
 //! Struct-of-arrays batch pricing: price and five Greeks for many options at once.
 //!
-//! The kernel is one branch-free function per option ([`lane`]), written so that the compiler turns the loop
+//! The kernel is one branch-free function per option (`lane`), written so that the compiler turns the loop
 //! over it into SIMD code: every branch is a select, and `exp`, `ln` and `erfcx` are evaluated by polynomial
 //! and Chebyshev code in this module instead of libm calls. The same source is compiled three times —
 //! portable (x86-64 baseline or any other architecture), AVX2 + FMA, and AVX-512 — and the widest variant
@@ -203,9 +203,19 @@ pub fn price_batch_with(
     } else {
         KernelIsa::Portable
     };
-    let run = |start: usize, outputs: OutputSlices<'_>| {
-        let inputs = InputSlices::new(batch, start, outputs.price.len());
-        run_kernel(isa, &inputs, outputs);
+    let run = |start: usize, mut outputs: OutputSlices<'_>| {
+        // Blocks small enough to stay in L1/L2 between the kernel and the patch-up of uncovered rows.
+        let len = outputs.price.len();
+        let mut offset = 0;
+        while offset < len {
+            let end = (offset + CACHE_BLOCK).min(len);
+            let inputs = InputSlices::new(batch, start + offset, end - offset);
+            let mut block = outputs.range(offset, end);
+            if !run_kernel(isa, &inputs, block.reborrow()) {
+                patch_uncovered_rows(&inputs, &mut block);
+            }
+            offset = end;
+        }
     };
     if threads == 1 || n < 2 * PARALLEL_CHUNK {
         run(0, OutputSlices::whole(out));
@@ -218,20 +228,22 @@ pub fn price_batch_with(
                 .zip(out.vega.par_chunks_mut(PARALLEL_CHUNK))
                 .zip(out.theta.par_chunks_mut(PARALLEL_CHUNK))
                 .zip(out.rho.par_chunks_mut(PARALLEL_CHUNK))
+                .zip(out.error.par_chunks_mut(PARALLEL_CHUNK))
                 .enumerate()
-                .for_each(|(chunk, (((((price, delta), gamma), vega), theta), rho))| {
-                    run(
-                        chunk * PARALLEL_CHUNK,
-                        OutputSlices {
+                .for_each(
+                    |(chunk, ((((((price, delta), gamma), vega), theta), rho), error))| {
+                        let outputs = OutputSlices {
                             price,
                             delta,
                             gamma,
                             vega,
                             theta,
                             rho,
-                        },
-                    );
-                });
+                            error,
+                        };
+                        run(chunk * PARALLEL_CHUNK, outputs);
+                    },
+                );
         };
         if threads == 0 {
             job();
@@ -246,7 +258,6 @@ pub fn price_batch_with(
             pool.install(job);
         }
     }
-    patch_uncovered_rows(batch, out);
     Ok(())
 }
 
@@ -264,57 +275,59 @@ fn isa_supported(isa: KernelIsa) -> bool {
     }
 }
 
+/// Options per cache block of the single-threaded loop.
+const CACHE_BLOCK: usize = 2048;
+
 /// Rows outside the kernel's domain (invalid inputs or σ√T = 0) are re-priced by the scalar reference.
-fn patch_uncovered_rows(batch: &OptionBatch, out: &mut GreeksBatch) {
-    for i in 0..batch.len() {
-        let covered = batch.spot[i] > 0.0
-            && batch.strike[i] > 0.0
-            && batch.expiry_years[i] > 0.0
-            && batch.vol[i] > 0.0
-            && (batch.spot[i]
-                + batch.strike[i]
-                + batch.expiry_years[i]
-                + batch.vol[i]
-                + batch.rate[i]
-                + batch.dividend[i])
-                .is_finite()
-            && (batch.sign[i] == 1.0 || batch.sign[i] == -1.0);
+fn patch_uncovered_rows(inputs: &InputSlices<'_>, out: &mut OutputSlices<'_>) {
+    for i in 0..inputs.sign.len() {
+        let (sign, spot, strike) = (inputs.sign[i], inputs.spot[i], inputs.strike[i]);
+        let (expiry_years, vol) = (inputs.expiry_years[i], inputs.vol[i]);
+        let (rate, dividend) = (inputs.rate[i], inputs.dividend[i]);
+        let sign_valid = sign == 1.0 || sign == -1.0;
+        let covered = spot > 0.0
+            && strike > 0.0
+            && expiry_years > 0.0
+            && vol > 0.0
+            && (spot + strike + expiry_years + vol + rate + dividend).is_finite()
+            && sign_valid;
         if covered {
             continue;
         }
-        let (kind, inputs) = batch.get(i);
-        let sign_valid = batch.sign[i] == 1.0 || batch.sign[i] == -1.0;
+        let kind = if sign > 0.0 {
+            OptionKind::Call
+        } else {
+            OptionKind::Put
+        };
+        let option = BsInputs {
+            spot,
+            strike,
+            expiry_years,
+            vol,
+            rate,
+            dividend,
+        };
         let result = if sign_valid {
-            black_scholes(kind, &inputs)
+            black_scholes(kind, &option)
         } else {
             Err(PricingError::InvalidInput {
                 field: "type",
                 reason: "must be +1 (call) or -1 (put)",
             })
         };
-        match result {
-            Ok(g) => {
-                out.price[i] = g.price;
-                out.delta[i] = g.delta;
-                out.gamma[i] = g.gamma;
-                out.vega[i] = g.vega;
-                out.theta[i] = g.theta;
-                out.rho[i] = g.rho;
-            }
+        let values = match result {
+            Ok(g) => [g.price, g.delta, g.gamma, g.vega, g.theta, g.rho],
             Err(e) => {
-                for column in [
-                    &mut out.price,
-                    &mut out.delta,
-                    &mut out.gamma,
-                    &mut out.vega,
-                    &mut out.theta,
-                    &mut out.rho,
-                ] {
-                    column[i] = f64::NAN;
-                }
                 out.error[i] = Some(e);
+                [f64::NAN; 6]
             }
-        }
+        };
+        out.price[i] = values[0];
+        out.delta[i] = values[1];
+        out.gamma[i] = values[2];
+        out.vega[i] = values[3];
+        out.theta[i] = values[4];
+        out.rho[i] = values[5];
     }
 }
 
@@ -350,6 +363,7 @@ struct OutputSlices<'a> {
     vega: &'a mut [f64],
     theta: &'a mut [f64],
     rho: &'a mut [f64],
+    error: &'a mut [Option<PricingError>],
 }
 
 impl<'a> OutputSlices<'a> {
@@ -361,11 +375,29 @@ impl<'a> OutputSlices<'a> {
             vega: &mut out.vega,
             theta: &mut out.theta,
             rho: &mut out.rho,
+            error: &mut out.error,
         }
+    }
+
+    fn range(&mut self, start: usize, end: usize) -> OutputSlices<'_> {
+        OutputSlices {
+            price: &mut self.price[start..end],
+            delta: &mut self.delta[start..end],
+            gamma: &mut self.gamma[start..end],
+            vega: &mut self.vega[start..end],
+            theta: &mut self.theta[start..end],
+            rho: &mut self.rho[start..end],
+            error: &mut self.error[start..end],
+        }
+    }
+
+    fn reborrow(&mut self) -> OutputSlices<'_> {
+        self.range(0, self.price.len())
     }
 }
 
-fn run_kernel(isa: KernelIsa, inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) {
+/// Runs the kernel over one block; returns true when every row was inside the kernel's domain.
+fn run_kernel(isa: KernelIsa, inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) -> bool {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa_supported` confirmed at run time that this CPU has AVX-512F.
@@ -379,18 +411,18 @@ fn run_kernel(isa: KernelIsa, inputs: &InputSlices<'_>, outputs: OutputSlices<'_
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn kernel_avx512(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) {
+fn kernel_avx512(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) -> bool {
     kernel_loop::<true>(inputs, outputs)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn kernel_avx2_fma(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) {
+fn kernel_avx2_fma(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) -> bool {
     kernel_loop::<true>(inputs, outputs)
 }
 
 #[inline(always)]
-fn kernel_loop<const FMA: bool>(i: &InputSlices<'_>, o: OutputSlices<'_>) {
+fn kernel_loop<const FMA: bool>(i: &InputSlices<'_>, o: OutputSlices<'_>) -> bool {
     let n = o.price.len();
     let (sign, spot, strike) = (&i.sign[..n], &i.spot[..n], &i.strike[..n]);
     let (expiry, vol, rate, dividend) = (
@@ -401,6 +433,7 @@ fn kernel_loop<const FMA: bool>(i: &InputSlices<'_>, o: OutputSlices<'_>) {
     );
     let (price, delta, gamma) = (&mut o.price[..n], &mut o.delta[..n], &mut o.gamma[..n]);
     let (vega, theta, rho) = (&mut o.vega[..n], &mut o.theta[..n], &mut o.rho[..n]);
+    let mut uncovered = 0_u64;
     for k in 0..n {
         let g = lane::<FMA>(
             sign[k],
@@ -417,7 +450,19 @@ fn kernel_loop<const FMA: bool>(i: &InputSlices<'_>, o: OutputSlices<'_>) {
         vega[k] = g[3];
         theta[k] = g[4];
         rho[k] = g[5];
+        // The domain check, branch-free so it vectorises with the rest: positive S, K, T, σ, finite inputs,
+        // and θ = ±1 (NaN fails every comparison).
+        let finite = (spot[k] + strike[k] + expiry[k] + vol[k] + rate[k] + dividend[k]).abs()
+            < f64::INFINITY;
+        let inside = (spot[k] > 0.0)
+            & (strike[k] > 0.0)
+            & (expiry[k] > 0.0)
+            & (vol[k] > 0.0)
+            & finite
+            & (sign[k].abs() == 1.0);
+        uncovered |= u64::from(!inside);
     }
+    uncovered == 0
 }
 
 /// `a·b + c`, fused when the kernel is compiled for FMA hardware.

@@ -19,6 +19,16 @@ pub enum Target {
     Iv,
 }
 
+/// Which random inputs to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Inputs {
+    /// Realistic crypto options: vol 30–150%, T one day to one year, ±60% log-moneyness.
+    Crypto,
+    /// The distribution of the QuantLib peer's own benchmark (`ql_peer bench-price|bench-iv`): S = 100,
+    /// K = 100·e^{0.6(u − 1/2)}, T = 0.01 + 2u, vol = 0.2 + u, r = 0.05u, q = 0.02u; for side-by-side ratios.
+    QuantlibPeer,
+}
+
 /// Arguments of `rtm2m bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -34,6 +44,9 @@ pub struct BenchArgs {
     /// Timed passes; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
+    /// The random inputs.
+    #[arg(long, value_enum, default_value_t = Inputs::Crypto)]
+    pub inputs: Inputs,
     /// Print a JSON summary as the last line.
     #[arg(long)]
     pub json: bool,
@@ -64,6 +77,29 @@ pub fn random_options(n: usize, seed: u64) -> OptionBatch {
     batch
 }
 
+/// Random options with the QuantLib peer's benchmark distribution (seeded).
+pub fn quantlib_peer_options(n: usize, seed: u64) -> OptionBatch {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut batch = OptionBatch::with_capacity(n);
+    for _ in 0..n {
+        let kind = if rng.random_bool(0.5) {
+            OptionKind::Call
+        } else {
+            OptionKind::Put
+        };
+        let inputs = BsInputs {
+            spot: 100.0,
+            strike: 100.0 * (0.6 * (rng.random::<f64>() - 0.5)).exp(),
+            expiry_years: 0.01 + 2.0 * rng.random::<f64>(),
+            vol: 0.2 + rng.random::<f64>(),
+            rate: 0.05 * rng.random::<f64>(),
+            dividend: 0.02 * rng.random::<f64>(),
+        };
+        batch.push(kind, &inputs);
+    }
+    batch
+}
+
 /// Runs `rtm2m bench`.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.n == 0 {
@@ -72,7 +108,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.repeat == 0 {
         bail!("--repeat: must be at least 1");
     }
-    let options = random_options(args.n, 7);
+    let options = match args.inputs {
+        Inputs::Crypto => random_options(args.n, 7),
+        Inputs::QuantlibPeer => quantlib_peer_options(args.n, 42),
+    };
     let mut seconds = Vec::with_capacity(args.repeat);
     let mut checksum = 0.0;
     let name = match args.target {
