@@ -2,41 +2,15 @@
 //! Inputs are random realistic crypto options (vol 30–150%, T one day to one year, ±60% log-moneyness).
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use rtm2m_pricing::batch::{
-    implied_vol_batch, price_batch_with, GreeksBatch, IvBatch, KernelIsa, OptionBatch,
+    implied_vol_batch, price_batch_with, random_crypto_options, GreeksBatch, IvBatch, KernelIsa,
 };
-use rtm2m_pricing::{
-    black_scholes, black_scholes_price, implied_vol_black_scholes, BsInputs, OptionKind,
-};
+use rtm2m_pricing::{black_scholes, black_scholes_price, implied_vol_black_scholes, OptionKind};
 
 const N: usize = 4096;
 
-fn random_options(n: usize) -> OptionBatch {
-    let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let mut batch = OptionBatch::with_capacity(n);
-    for _ in 0..n {
-        let kind = if rng.random_bool(0.5) {
-            OptionKind::Call
-        } else {
-            OptionKind::Put
-        };
-        let inputs = BsInputs {
-            spot: 60_000.0,
-            strike: 60_000.0 * rng.random_range(-0.6..0.6_f64).exp(),
-            expiry_years: rng.random_range(1.0..365.0) / 365.0,
-            vol: rng.random_range(0.3..1.5),
-            rate: rng.random_range(0.0..0.05),
-            dividend: rng.random_range(0.0..0.05),
-        };
-        batch.push(kind, &inputs);
-    }
-    batch
-}
-
 fn pricing(c: &mut Criterion) {
-    let batch = random_options(N);
+    let batch = random_crypto_options(N, 11);
     let mut group = c.benchmark_group("price_and_greeks");
     group.throughput(Throughput::Elements(N as u64));
     group.bench_function("scalar", |b| {

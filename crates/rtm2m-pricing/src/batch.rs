@@ -111,6 +111,32 @@ impl OptionBatch {
     }
 }
 
+/// Random, realistic crypto options for benchmarks and tests (seeded, so reproducible): spot 60,000, strikes
+/// uniform in ±60% log-moneyness, vol 30–150%, T from one day to one year, r and q in 0–5%, calls and puts.
+pub fn random_crypto_options(n: usize, seed: u64) -> OptionBatch {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut batch = OptionBatch::with_capacity(n);
+    for _ in 0..n {
+        let kind = if rng.random_bool(0.5) {
+            OptionKind::Call
+        } else {
+            OptionKind::Put
+        };
+        let spot = 60_000.0;
+        let inputs = BsInputs {
+            spot,
+            strike: spot * rng.random_range(-0.6..0.6_f64).exp(),
+            expiry_years: rng.random_range(1.0..365.0) / 365.0,
+            vol: rng.random_range(0.3..1.5),
+            rate: rng.random_range(0.0..0.05),
+            dividend: rng.random_range(0.0..0.05),
+        };
+        batch.push(kind, &inputs);
+    }
+    batch
+}
+
 /// Outputs of [`price_batch`], struct-of-arrays, same units as [`crate::Greeks`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GreeksBatch {

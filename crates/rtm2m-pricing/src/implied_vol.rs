@@ -14,6 +14,7 @@
 //! bisects instead: the iteration cannot diverge.
 
 use crate::black::{otm_call_parts, OtmMoneyness};
+use crate::error::{require_finite, require_positive};
 use crate::special::{erfcx_non_negative, inverse_norm_cdf_lower_rough, ln_ratio};
 use crate::{IvError, OptionKind};
 
@@ -34,11 +35,11 @@ pub fn implied_vol_black_scholes(
     rate: f64,
     dividend: f64,
 ) -> Result<f64, IvError> {
-    let spot = positive("spot", spot)?;
-    let strike = positive("strike", strike)?;
-    let expiry_years = positive("expiry_years", expiry_years)?;
-    finite("rate", rate)?;
-    finite("dividend", dividend)?;
+    let spot = require_positive("spot", spot)?;
+    let strike = require_positive("strike", strike)?;
+    let expiry_years = require_positive("expiry_years", expiry_years)?;
+    require_finite("rate", rate)?;
+    require_finite("dividend", dividend)?;
     let carry_t = (rate - dividend) * expiry_years;
     let x = ln_ratio(spot, strike) + carry_t;
     let scale = (-rate * expiry_years + 0.5 * carry_t).exp() * spot.sqrt() * strike.sqrt();
@@ -55,40 +56,13 @@ pub fn implied_vol_black76(
     expiry_years: f64,
     discount: f64,
 ) -> Result<f64, IvError> {
-    let forward = positive("forward", forward)?;
-    let strike = positive("strike", strike)?;
-    let expiry_years = positive("expiry_years", expiry_years)?;
-    let discount = positive("discount", discount)?;
+    let forward = require_positive("forward", forward)?;
+    let strike = require_positive("strike", strike)?;
+    let expiry_years = require_positive("expiry_years", expiry_years)?;
+    let discount = require_positive("discount", discount)?;
     let beta = normalised_price(price, discount * forward.sqrt() * strike.sqrt())?;
     let x = ln_ratio(forward, strike);
     Ok(implied_vol_normalised(beta, x, kind)? / expiry_years.sqrt())
-}
-
-fn positive(field: &'static str, v: f64) -> Result<f64, IvError> {
-    if !v.is_finite() {
-        Err(IvError::Invalid {
-            field,
-            reason: "must be a finite number",
-        })
-    } else if v <= 0.0 {
-        Err(IvError::Invalid {
-            field,
-            reason: "must be positive",
-        })
-    } else {
-        Ok(v)
-    }
-}
-
-fn finite(field: &'static str, v: f64) -> Result<f64, IvError> {
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(IvError::Invalid {
-            field,
-            reason: "must be a finite number",
-        })
-    }
 }
 
 fn normalised_price(price: f64, scale: f64) -> Result<f64, IvError> {

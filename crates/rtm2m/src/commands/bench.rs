@@ -5,7 +5,8 @@ use clap::{Args, ValueEnum};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rtm2m_pricing::batch::{
-    detected_isa, implied_vol_batch, price_batch, GreeksBatch, IvBatch, OptionBatch,
+    detected_isa, implied_vol_batch, price_batch, random_crypto_options, GreeksBatch, IvBatch,
+    OptionBatch,
 };
 use rtm2m_pricing::{black_scholes_price, BsInputs, OptionKind};
 use std::time::Instant;
@@ -52,31 +53,6 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-/// Random realistic crypto options (seeded): vol 30–150%, T from one day to one year, log-moneyness
-/// uniform in ±60%, rate 0–5%, carry yield 0–5%, calls and puts.
-pub fn random_options(n: usize, seed: u64) -> OptionBatch {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut batch = OptionBatch::with_capacity(n);
-    for _ in 0..n {
-        let kind = if rng.random_bool(0.5) {
-            OptionKind::Call
-        } else {
-            OptionKind::Put
-        };
-        let spot = 60_000.0;
-        let inputs = BsInputs {
-            spot,
-            strike: spot * (rng.random_range(-0.6..0.6_f64)).exp(),
-            expiry_years: rng.random_range(1.0..365.0) / 365.0,
-            vol: rng.random_range(0.3..1.5),
-            rate: rng.random_range(0.0..0.05),
-            dividend: rng.random_range(0.0..0.05),
-        };
-        batch.push(kind, &inputs);
-    }
-    batch
-}
-
 /// Random options with the QuantLib peer's benchmark distribution (seeded).
 pub fn quantlib_peer_options(n: usize, seed: u64) -> OptionBatch {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -109,7 +85,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         bail!("--repeat: must be at least 1");
     }
     let options = match args.inputs {
-        Inputs::Crypto => random_options(args.n, 7),
+        Inputs::Crypto => random_crypto_options(args.n, 7),
         Inputs::QuantlibPeer => quantlib_peer_options(args.n, 42),
     };
     let mut seconds = Vec::with_capacity(args.repeat);
