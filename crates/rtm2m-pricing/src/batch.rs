@@ -229,6 +229,8 @@ pub fn price_batch_with(
     } else {
         KernelIsa::Portable
     };
+    // Beyond the last-level cache the outputs are written with non-temporal stores (AVX2 path).
+    let streaming = n >= STREAMING_FROM;
     let run = |start: usize, mut outputs: OutputSlices<'_>| {
         // Blocks small enough to stay in L1/L2 between the kernel and the patch-up of uncovered rows.
         let len = outputs.price.len();
@@ -237,7 +239,7 @@ pub fn price_batch_with(
             let end = (offset + CACHE_BLOCK).min(len);
             let inputs = InputSlices::new(batch, start + offset, end - offset);
             let mut block = outputs.range(offset, end);
-            if !run_kernel(isa, &inputs, block.reborrow()) {
+            if !run_kernel(isa, &inputs, block.reborrow(), streaming) {
                 patch_uncovered_rows(&inputs, &mut block);
             }
             offset = end;
@@ -300,6 +302,9 @@ fn isa_supported(isa: KernelIsa) -> bool {
         }
     }
 }
+
+/// Batch size from which outputs are streamed past the cache (6 outputs × 8 bytes × 2^18 = 12 MiB).
+const STREAMING_FROM: usize = 1 << 18;
 
 /// Options per cache block of the single-threaded loop.
 const CACHE_BLOCK: usize = 2048;
@@ -423,14 +428,19 @@ impl<'a> OutputSlices<'a> {
 }
 
 /// Runs the kernel over one block; returns true when every row was inside the kernel's domain.
-fn run_kernel(isa: KernelIsa, inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) -> bool {
+fn run_kernel(
+    isa: KernelIsa,
+    inputs: &InputSlices<'_>,
+    outputs: OutputSlices<'_>,
+    streaming: bool,
+) -> bool {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa_supported` confirmed at run time that this CPU has AVX-512F.
         KernelIsa::Avx512 => unsafe { kernel_avx512(inputs, outputs) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa_supported` confirmed at run time that this CPU has AVX2 and FMA.
-        KernelIsa::Avx2Fma => unsafe { kernel_avx2_fma(inputs, outputs) },
+        KernelIsa::Avx2Fma => unsafe { kernel_avx2_fma(inputs, outputs, streaming) },
         _ => kernel_loop::<false>(inputs, outputs),
     }
 }
@@ -443,8 +453,81 @@ fn kernel_avx512(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) -> bool {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn kernel_avx2_fma(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) -> bool {
-    kernel_loop::<true>(inputs, outputs)
+fn kernel_avx2_fma(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>, streaming: bool) -> bool {
+    if !streaming {
+        return kernel_loop::<true>(inputs, outputs);
+    }
+    // Large batches: compute into a cache-resident scratch block, then write the results with
+    // non-temporal stores, which skip reading the destination lines into the cache first.
+    STREAMING_SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let n = outputs.price.len();
+        scratch.resize(6 * CACHE_BLOCK, 0.0);
+        let (price, rest) = scratch.split_at_mut(n);
+        let (delta, rest) = rest.split_at_mut(n);
+        let (gamma, rest) = rest.split_at_mut(n);
+        let (vega, rest) = rest.split_at_mut(n);
+        let (theta, rest) = rest.split_at_mut(n);
+        let rho = &mut rest[..n];
+        let mut none: [Option<PricingError>; 0] = [];
+        let covered = kernel_loop::<true>(
+            inputs,
+            OutputSlices {
+                price,
+                delta,
+                gamma,
+                vega,
+                theta,
+                rho,
+                error: &mut none,
+            },
+        );
+        let columns = [
+            outputs.price,
+            outputs.delta,
+            outputs.gamma,
+            outputs.vega,
+            outputs.theta,
+            outputs.rho,
+        ];
+        for (k, destination) in columns.into_iter().enumerate() {
+            stream_copy(&scratch[k * n..(k + 1) * n], destination);
+        }
+        // The fence orders the streaming stores before anything that follows (SSE2, part of x86-64).
+        std::arch::x86_64::_mm_sfence();
+        covered
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+thread_local! {
+    static STREAMING_SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Copies `source` into `destination` with 32-byte non-temporal stores where aligned.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn stream_copy(source: &[f64], destination: &mut [f64]) {
+    use std::arch::x86_64::{_mm256_loadu_pd, _mm256_stream_pd};
+    let n = source.len().min(destination.len());
+    let mut k = 0;
+    while k < n && (destination[k..].as_ptr() as usize) % 32 != 0 {
+        destination[k] = source[k];
+        k += 1;
+    }
+    while k + 4 <= n {
+        // SAFETY: k + 4 ≤ n bounds both accesses; the destination address is 32-byte aligned (loop above,
+        // and k advances by 4 elements of 8 bytes); AVX is enabled on this function.
+        unsafe {
+            let value = _mm256_loadu_pd(source.as_ptr().add(k));
+            _mm256_stream_pd(destination.as_mut_ptr().add(k), value);
+        }
+        k += 4;
+    }
+    while k < n {
+        destination[k] = source[k];
+        k += 1;
+    }
 }
 
 #[inline(always)]

@@ -215,3 +215,28 @@ fn batch_implied_vol_equals_the_scalar_solver() {
     assert_eq!(out[3], Err(IvError::AboveUpperBound));
     assert_eq!(out[4], Err(IvError::BelowIntrinsic));
 }
+
+#[test]
+fn large_batches_streamed_past_the_cache_equal_small_batches_bit_for_bit() {
+    // 300,000 options take the non-temporal-store path (from 2^18 options); the same options priced in
+    // batches of 100,000 take the ordinary one. The kernel is the same, so the bits must be too.
+    let all = rtm2m_pricing::batch::random_crypto_options(300_000, 5);
+    let mut whole = GreeksBatch::default();
+    price_batch_with(&all, &mut whole, 1, detected_isa()).unwrap();
+    for part in 0..3 {
+        let range = part * 100_000..(part + 1) * 100_000;
+        let mut batch = OptionBatch::default();
+        for k in range.clone() {
+            let (kind, inputs) = all.get(k);
+            batch.push(kind, &inputs);
+        }
+        let mut out = GreeksBatch::default();
+        price_batch_with(&batch, &mut out, 1, detected_isa()).unwrap();
+        assert_eq!(out.price[..], whole.price[range.clone()]);
+        assert_eq!(out.delta[..], whole.delta[range.clone()]);
+        assert_eq!(out.gamma[..], whole.gamma[range.clone()]);
+        assert_eq!(out.vega[..], whole.vega[range.clone()]);
+        assert_eq!(out.theta[..], whole.theta[range.clone()]);
+        assert_eq!(out.rho[..], whole.rho[range]);
+    }
+}
