@@ -10,7 +10,7 @@
 //! few units in the 13th significant digit of the premium (tests and a property test hold this), and rows
 //! the kernel does not cover (invalid inputs, σ√T = 0) are delegated to it.
 
-use crate::black::{black_scholes, BsInputs};
+use crate::black::{black_scholes, scales_in_range, BsInputs};
 use crate::implied_vol::implied_vol_black_scholes;
 use crate::special::{two_product, ERFCX_CENTRE, ERFCX_POWERS, FRAC_1_SQRT_2PI};
 use crate::{IvError, OptionKind, PricingError};
@@ -321,7 +321,8 @@ fn patch_uncovered_rows(inputs: &InputSlices<'_>, out: &mut OutputSlices<'_>) {
             && expiry_years > 0.0
             && vol > 0.0
             && (spot + strike + expiry_years + vol + rate + dividend).is_finite()
-            && sign_valid;
+            && sign_valid
+            && scales_in_range(spot, strike, expiry_years, vol, rate, dividend);
         if covered {
             continue;
         }
@@ -568,7 +569,8 @@ fn kernel_loop<const FMA: bool>(i: &InputSlices<'_>, o: OutputSlices<'_>) -> boo
             & (expiry[k] > 0.0)
             & (vol[k] > 0.0)
             & finite
-            & (sign[k].abs() == 1.0);
+            & (sign[k].abs() == 1.0)
+            & scales_in_range(spot[k], strike[k], expiry[k], vol[k], rate[k], dividend[k]);
         uncovered |= u64::from(!inside);
     }
     uncovered == 0

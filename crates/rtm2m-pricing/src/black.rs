@@ -38,6 +38,31 @@ impl BsInputs {
         require_non_negative("vol", self.vol)?;
         require_finite("rate", self.rate)?;
         require_finite("dividend", self.dividend)?;
+        let out_of_range = |field, reason| Err(PricingError::InvalidInput { field, reason });
+        if !(PRICE_MIN..=PRICE_MAX).contains(&self.spot) {
+            return out_of_range("spot", "must be between 1e-150 and 1e150");
+        }
+        if !(PRICE_MIN..=PRICE_MAX).contains(&self.strike) {
+            return out_of_range("strike", "must be between 1e-150 and 1e150");
+        }
+        let t = self.expiry_years;
+        if (self.rate * t).abs() >= RATE_TIME_MAX {
+            return out_of_range("rate", "rate·expiry_years must be below 700 in magnitude");
+        }
+        if (self.dividend * t).abs() >= RATE_TIME_MAX
+            || ((self.rate - self.dividend) * t).abs() >= RATE_TIME_MAX
+        {
+            return out_of_range(
+                "dividend",
+                "dividend·expiry_years and the carry must be below 700 in magnitude",
+            );
+        }
+        if self.vol * self.vol * t >= VARIANCE_MAX {
+            return out_of_range(
+                "vol",
+                "total variance vol²·expiry_years must be below 1e300",
+            );
+        }
         Ok(())
     }
 
@@ -46,6 +71,35 @@ impl BsInputs {
     pub fn forward(&self) -> f64 {
         self.spot * ((self.rate - self.dividend) * self.expiry_years).exp()
     }
+}
+
+/// Smallest and largest spot or strike accepted: products and square roots of two prices stay finite.
+pub(crate) const PRICE_MIN: f64 = 1e-150;
+/// See [`PRICE_MIN`].
+pub(crate) const PRICE_MAX: f64 = 1e150;
+/// Largest |r·T|, |q·T|, |(r − q)·T| accepted: e^{±700} and its products with prices stay finite.
+pub(crate) const RATE_TIME_MAX: f64 = 700.0;
+/// Largest total variance σ²T accepted.
+pub(crate) const VARIANCE_MAX: f64 = 1e300;
+
+/// The range checks of [`BsInputs::validate`] beyond signs and finiteness, branch-free for the batch kernel.
+#[inline(always)]
+pub(crate) fn scales_in_range(
+    spot: f64,
+    strike: f64,
+    expiry_years: f64,
+    vol: f64,
+    rate: f64,
+    dividend: f64,
+) -> bool {
+    (spot >= PRICE_MIN)
+        & (spot <= PRICE_MAX)
+        & (strike >= PRICE_MIN)
+        & (strike <= PRICE_MAX)
+        & ((rate * expiry_years).abs() < RATE_TIME_MAX)
+        & ((dividend * expiry_years).abs() < RATE_TIME_MAX)
+        & (((rate - dividend) * expiry_years).abs() < RATE_TIME_MAX)
+        & (vol * vol * expiry_years < VARIANCE_MAX)
 }
 
 /// Price and sensitivities of one option. Units: see [`crate::conventions`].

@@ -13,8 +13,9 @@
 //! reach machine precision in two to four steps. A bracket is kept throughout, so a step that would leave it
 //! bisects instead: the iteration cannot diverge.
 
+use crate::black::BsInputs;
 use crate::black::{otm_call_parts, OtmMoneyness};
-use crate::error::{require_finite, require_positive};
+use crate::error::require_positive;
 use crate::special::{erfcx_non_negative, inverse_norm_cdf_lower_rough, ln_ratio};
 use crate::{IvError, OptionKind};
 
@@ -38,8 +39,15 @@ pub fn implied_vol_black_scholes(
     let spot = require_positive("spot", spot)?;
     let strike = require_positive("strike", strike)?;
     let expiry_years = require_positive("expiry_years", expiry_years)?;
-    require_finite("rate", rate)?;
-    require_finite("dividend", dividend)?;
+    BsInputs {
+        spot,
+        strike,
+        expiry_years,
+        vol: 0.0,
+        rate,
+        dividend,
+    }
+    .validate()?;
     let carry_t = (rate - dividend) * expiry_years;
     let x = ln_ratio(spot, strike) + carry_t;
     let scale = (-rate * expiry_years + 0.5 * carry_t).exp() * spot.sqrt() * strike.sqrt();
