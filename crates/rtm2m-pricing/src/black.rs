@@ -92,10 +92,8 @@ pub(crate) fn scales_in_range(
     rate: f64,
     dividend: f64,
 ) -> bool {
-    (spot >= PRICE_MIN)
-        & (spot <= PRICE_MAX)
-        & (strike >= PRICE_MIN)
-        & (strike <= PRICE_MAX)
+    (PRICE_MIN..=PRICE_MAX).contains(&spot)
+        & (PRICE_MIN..=PRICE_MAX).contains(&strike)
         & ((rate * expiry_years).abs() < RATE_TIME_MAX)
         & ((dividend * expiry_years).abs() < RATE_TIME_MAX)
         & (((rate - dividend) * expiry_years).abs() < RATE_TIME_MAX)
