@@ -560,10 +560,11 @@ fn kernel_loop<const FMA: bool>(i: &InputSlices<'_>, o: OutputSlices<'_>) -> boo
         vega[k] = g[3];
         theta[k] = g[4];
         rho[k] = g[5];
-        // The domain check, branch-free so it vectorises with the rest: positive S, K, T, σ, finite inputs,
-        // and θ = ±1 (NaN fails every comparison).
-        let finite = (spot[k] + strike[k] + expiry[k] + vol[k] + rate[k] + dividend[k]).abs()
-            < f64::INFINITY;
+    }
+    // The domain check in a loop of its own (the kernel's registers are all taken), branch-free so that it
+    // vectorises: positive S, K, T, σ, finite inputs in range, and θ = ±1 (NaN fails every comparison).
+    for k in 0..n {
+        let finite = (spot[k] + strike[k] + expiry[k] + vol[k] + rate[k] + dividend[k]).abs() < f64::INFINITY;
         let inside = (spot[k] > 0.0)
             & (strike[k] > 0.0)
             & (expiry[k] > 0.0)
