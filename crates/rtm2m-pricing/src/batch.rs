@@ -152,11 +152,20 @@ pub struct GreeksBatch {
     pub theta: Vec<f64>,
     /// ∂V/∂r per 1.00 of rate, spot held.
     pub rho: Vec<f64>,
-    /// Per row: `None` when priced, or the reason the row's inputs were rejected (its outputs are NaN).
-    pub error: Vec<Option<PricingError>>,
+    /// The rows whose inputs were rejected, in increasing row order, with the reason (their outputs are NaN).
+    /// Kept sparse: resetting a per-row column would cost a pass over memory for every batch.
+    pub errors: Vec<(usize, PricingError)>,
 }
 
 impl GreeksBatch {
+    /// The reason row `row` was rejected, if it was.
+    pub fn error(&self, row: usize) -> Option<PricingError> {
+        self.errors
+            .binary_search_by_key(&row, |(r, _)| *r)
+            .ok()
+            .map(|k| self.errors[k].1)
+    }
+
     fn resize(&mut self, n: usize) {
         for column in [
             &mut self.price,
@@ -166,11 +175,10 @@ impl GreeksBatch {
             &mut self.theta,
             &mut self.rho,
         ] {
-            column.clear();
+            // Every row is overwritten by the kernel: no need to clear what is already there.
             column.resize(n, 0.0);
         }
-        self.error.clear();
-        self.error.resize(n, None);
+        self.errors.clear();
     }
 }
 
@@ -205,7 +213,7 @@ const PARALLEL_CHUNK: usize = 8192;
 
 /// Prices every option of `batch` into `out` (resized to fit), on up to `threads` threads (0 = all cores).
 ///
-/// Rows with invalid inputs get NaN outputs and their error in `out.error`; other rows are never affected.
+/// Rows with invalid inputs get NaN outputs and their error in `out.errors`; other rows are never affected.
 pub fn price_batch(
     batch: &OptionBatch,
     out: &mut GreeksBatch,
@@ -229,49 +237,51 @@ pub fn price_batch_with(
     } else {
         KernelIsa::Portable
     };
-    // Beyond the last-level cache the outputs are written with non-temporal stores (AVX2 path).
-    let streaming = n >= STREAMING_FROM;
-    let run = |start: usize, mut outputs: OutputSlices<'_>| {
-        // Blocks small enough to stay in L1/L2 between the kernel and the patch-up of uncovered rows.
-        let len = outputs.price.len();
-        let mut offset = 0;
-        while offset < len {
-            let end = (offset + CACHE_BLOCK).min(len);
-            let inputs = InputSlices::new(batch, start + offset, end - offset);
-            let mut block = outputs.range(offset, end);
-            if !run_kernel(isa, &inputs, block.reborrow(), streaming) {
-                patch_uncovered_rows(&inputs, &mut block);
+    let run =
+        |start: usize, mut outputs: OutputSlices<'_>, errors: &mut Vec<(usize, PricingError)>| {
+            // Blocks small enough to stay in L1/L2 between the kernel and the patch-up of uncovered rows.
+            let len = outputs.price.len();
+            let mut offset = 0;
+            while offset < len {
+                let end = (offset + CACHE_BLOCK).min(len);
+                let inputs = InputSlices::new(batch, start + offset, end - offset);
+                let mut block = outputs.range(offset, end);
+                if !run_kernel(isa, &inputs, block.reborrow()) {
+                    patch_uncovered_rows(&inputs, &mut block, start + offset, errors);
+                }
+                offset = end;
             }
-            offset = end;
-        }
-    };
+        };
     if threads == 1 || n < 2 * PARALLEL_CHUNK {
-        run(0, OutputSlices::whole(out));
+        let mut errors = std::mem::take(&mut out.errors);
+        run(0, OutputSlices::whole(out), &mut errors);
+        out.errors = errors;
     } else {
         let mut job = || {
-            out.price
+            let per_chunk: Vec<Vec<(usize, PricingError)>> = out
+                .price
                 .par_chunks_mut(PARALLEL_CHUNK)
                 .zip(out.delta.par_chunks_mut(PARALLEL_CHUNK))
                 .zip(out.gamma.par_chunks_mut(PARALLEL_CHUNK))
                 .zip(out.vega.par_chunks_mut(PARALLEL_CHUNK))
                 .zip(out.theta.par_chunks_mut(PARALLEL_CHUNK))
                 .zip(out.rho.par_chunks_mut(PARALLEL_CHUNK))
-                .zip(out.error.par_chunks_mut(PARALLEL_CHUNK))
                 .enumerate()
-                .for_each(
-                    |(chunk, ((((((price, delta), gamma), vega), theta), rho), error))| {
-                        let outputs = OutputSlices {
-                            price,
-                            delta,
-                            gamma,
-                            vega,
-                            theta,
-                            rho,
-                            error,
-                        };
-                        run(chunk * PARALLEL_CHUNK, outputs);
-                    },
-                );
+                .map(|(chunk, (((((price, delta), gamma), vega), theta), rho))| {
+                    let outputs = OutputSlices {
+                        price,
+                        delta,
+                        gamma,
+                        vega,
+                        theta,
+                        rho,
+                    };
+                    let mut errors = Vec::new();
+                    run(chunk * PARALLEL_CHUNK, outputs, &mut errors);
+                    errors
+                })
+                .collect();
+            out.errors = per_chunk.into_iter().flatten().collect();
         };
         if threads == 0 {
             job();
@@ -303,14 +313,16 @@ fn isa_supported(isa: KernelIsa) -> bool {
     }
 }
 
-/// Batch size from which outputs are streamed past the cache (6 outputs × 8 bytes × 2^18 = 12 MiB).
-const STREAMING_FROM: usize = 1 << 18;
-
 /// Options per cache block of the single-threaded loop.
 const CACHE_BLOCK: usize = 2048;
 
 /// Rows outside the kernel's domain (invalid inputs or σ√T = 0) are re-priced by the scalar reference.
-fn patch_uncovered_rows(inputs: &InputSlices<'_>, out: &mut OutputSlices<'_>) {
+fn patch_uncovered_rows(
+    inputs: &InputSlices<'_>,
+    out: &mut OutputSlices<'_>,
+    first_row: usize,
+    errors: &mut Vec<(usize, PricingError)>,
+) {
     for i in 0..inputs.sign.len() {
         let (sign, spot, strike) = (inputs.sign[i], inputs.spot[i], inputs.strike[i]);
         let (expiry_years, vol) = (inputs.expiry_years[i], inputs.vol[i]);
@@ -350,7 +362,7 @@ fn patch_uncovered_rows(inputs: &InputSlices<'_>, out: &mut OutputSlices<'_>) {
         let values = match result {
             Ok(g) => [g.price, g.delta, g.gamma, g.vega, g.theta, g.rho],
             Err(e) => {
-                out.error[i] = Some(e);
+                errors.push((first_row + i, e));
                 [f64::NAN; 6]
             }
         };
@@ -395,7 +407,6 @@ struct OutputSlices<'a> {
     vega: &'a mut [f64],
     theta: &'a mut [f64],
     rho: &'a mut [f64],
-    error: &'a mut [Option<PricingError>],
 }
 
 impl<'a> OutputSlices<'a> {
@@ -407,7 +418,6 @@ impl<'a> OutputSlices<'a> {
             vega: &mut out.vega,
             theta: &mut out.theta,
             rho: &mut out.rho,
-            error: &mut out.error,
         }
     }
 
@@ -419,7 +429,6 @@ impl<'a> OutputSlices<'a> {
             vega: &mut self.vega[start..end],
             theta: &mut self.theta[start..end],
             rho: &mut self.rho[start..end],
-            error: &mut self.error[start..end],
         }
     }
 
@@ -429,19 +438,14 @@ impl<'a> OutputSlices<'a> {
 }
 
 /// Runs the kernel over one block; returns true when every row was inside the kernel's domain.
-fn run_kernel(
-    isa: KernelIsa,
-    inputs: &InputSlices<'_>,
-    outputs: OutputSlices<'_>,
-    streaming: bool,
-) -> bool {
+fn run_kernel(isa: KernelIsa, inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) -> bool {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa_supported` confirmed at run time that this CPU has AVX-512F.
         KernelIsa::Avx512 => unsafe { kernel_avx512(inputs, outputs) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `isa_supported` confirmed at run time that this CPU has AVX2 and FMA.
-        KernelIsa::Avx2Fma => unsafe { kernel_avx2_fma(inputs, outputs, streaming) },
+        KernelIsa::Avx2Fma => unsafe { kernel_avx2_fma(inputs, outputs) },
         _ => kernel_loop::<false>(inputs, outputs),
     }
 }
@@ -454,81 +458,8 @@ fn kernel_avx512(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) -> bool {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn kernel_avx2_fma(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>, streaming: bool) -> bool {
-    if !streaming {
-        return kernel_loop::<true>(inputs, outputs);
-    }
-    // Large batches: compute into a cache-resident scratch block, then write the results with
-    // non-temporal stores, which skip reading the destination lines into the cache first.
-    STREAMING_SCRATCH.with(|cell| {
-        let mut scratch = cell.borrow_mut();
-        let n = outputs.price.len();
-        scratch.resize(6 * CACHE_BLOCK, 0.0);
-        let (price, rest) = scratch.split_at_mut(n);
-        let (delta, rest) = rest.split_at_mut(n);
-        let (gamma, rest) = rest.split_at_mut(n);
-        let (vega, rest) = rest.split_at_mut(n);
-        let (theta, rest) = rest.split_at_mut(n);
-        let rho = &mut rest[..n];
-        let mut none: [Option<PricingError>; 0] = [];
-        let covered = kernel_loop::<true>(
-            inputs,
-            OutputSlices {
-                price,
-                delta,
-                gamma,
-                vega,
-                theta,
-                rho,
-                error: &mut none,
-            },
-        );
-        let columns = [
-            outputs.price,
-            outputs.delta,
-            outputs.gamma,
-            outputs.vega,
-            outputs.theta,
-            outputs.rho,
-        ];
-        for (k, destination) in columns.into_iter().enumerate() {
-            stream_copy(&scratch[k * n..(k + 1) * n], destination);
-        }
-        // The fence orders the streaming stores before anything that follows (SSE2, part of x86-64).
-        std::arch::x86_64::_mm_sfence();
-        covered
-    })
-}
-
-#[cfg(target_arch = "x86_64")]
-thread_local! {
-    static STREAMING_SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Copies `source` into `destination` with 32-byte non-temporal stores where aligned.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn stream_copy(source: &[f64], destination: &mut [f64]) {
-    use std::arch::x86_64::{_mm256_loadu_pd, _mm256_stream_pd};
-    let n = source.len().min(destination.len());
-    let mut k = 0;
-    while k < n && (destination[k..].as_ptr() as usize) % 32 != 0 {
-        destination[k] = source[k];
-        k += 1;
-    }
-    while k + 4 <= n {
-        // SAFETY: k + 4 ≤ n bounds both accesses; the destination address is 32-byte aligned (loop above,
-        // and k advances by 4 elements of 8 bytes); AVX is enabled on this function.
-        unsafe {
-            let value = _mm256_loadu_pd(source.as_ptr().add(k));
-            _mm256_stream_pd(destination.as_mut_ptr().add(k), value);
-        }
-        k += 4;
-    }
-    while k < n {
-        destination[k] = source[k];
-        k += 1;
-    }
+fn kernel_avx2_fma(inputs: &InputSlices<'_>, outputs: OutputSlices<'_>) -> bool {
+    kernel_loop::<true>(inputs, outputs)
 }
 
 #[inline(always)]
@@ -564,7 +495,8 @@ fn kernel_loop<const FMA: bool>(i: &InputSlices<'_>, o: OutputSlices<'_>) -> boo
     // The domain check in a loop of its own (the kernel's registers are all taken), branch-free so that it
     // vectorises: positive S, K, T, σ, finite inputs in range, and θ = ±1 (NaN fails every comparison).
     for k in 0..n {
-        let finite = (spot[k] + strike[k] + expiry[k] + vol[k] + rate[k] + dividend[k]).abs() < f64::INFINITY;
+        let finite = (spot[k] + strike[k] + expiry[k] + vol[k] + rate[k] + dividend[k]).abs()
+            < f64::INFINITY;
         let inside = (spot[k] > 0.0)
             & (strike[k] > 0.0)
             & (expiry[k] > 0.0)

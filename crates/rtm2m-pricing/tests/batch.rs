@@ -121,7 +121,7 @@ fn rows_outside_the_kernel_get_the_scalar_limit_or_their_error() {
     let mut out = GreeksBatch::default();
     price_batch_with(&batch, &mut out, 1, detected_isa()).unwrap();
     assert_eq!(
-        out.error[1],
+        out.error(1),
         Some(PricingError::InvalidInput {
             field: "spot",
             reason: "must be positive"
@@ -129,7 +129,7 @@ fn rows_outside_the_kernel_get_the_scalar_limit_or_their_error() {
     );
     assert!(out.price[1].is_nan());
     assert_eq!(
-        out.error[3],
+        out.error(3),
         Some(PricingError::InvalidInput {
             field: "vol",
             reason: "must be a finite number"
@@ -137,7 +137,7 @@ fn rows_outside_the_kernel_get_the_scalar_limit_or_their_error() {
     );
     // T = 0: intrinsic value 10 and delta 1 (the limit), from the scalar path.
     assert_eq!(
-        (out.price[2], out.delta[2], out.error[2]),
+        (out.price[2], out.delta[2], out.error(2)),
         (10.0, 1.0, None)
     );
     // Neighbours of bad rows are untouched.
@@ -148,7 +148,7 @@ fn rows_outside_the_kernel_get_the_scalar_limit_or_their_error() {
             OptionKind::Put
         };
         let g = black_scholes(kind, &good).unwrap();
-        assert!(agree(out.price[k], g.price, 100.0) && out.error[k].is_none());
+        assert!(agree(out.price[k], g.price, 100.0) && out.error(k).is_none());
     }
 }
 
@@ -217,9 +217,8 @@ fn batch_implied_vol_equals_the_scalar_solver() {
 }
 
 #[test]
-fn large_batches_streamed_past_the_cache_equal_small_batches_bit_for_bit() {
-    // 300,000 options take the non-temporal-store path (from 2^18 options); the same options priced in
-    // batches of 100,000 take the ordinary one. The kernel is the same, so the bits must be too.
+fn large_batches_equal_the_same_options_priced_in_smaller_batches_bit_for_bit() {
+    // Blocking, output reuse and the sparse error list must not depend on the batch size.
     let all = rtm2m_pricing::batch::random_crypto_options(300_000, 5);
     let mut whole = GreeksBatch::default();
     price_batch_with(&all, &mut whole, 1, detected_isa()).unwrap();

@@ -149,7 +149,7 @@ fn write_batch(rows: &[Row], out: &mut impl Write) -> anyhow::Result<()> {
     let mut greeks = GreeksBatch::default();
     price_batch(&batch, &mut greeks, 0)?;
     for i in 0..rows.len() {
-        let result = match greeks.error[i] {
+        let result = match greeks.error(i) {
             Some(e) => Err(e),
             None => Ok([
                 greeks.price[i],
