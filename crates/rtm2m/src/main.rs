@@ -25,6 +25,8 @@ enum Command {
     Iv(commands::iv::IvArgs),
     /// Time the batch pricing and implied-volatility paths on random realistic crypto inputs.
     Bench(commands::bench::BenchArgs),
+    /// Reproduce other venues' published margin vectors (Derive PMRM_2 and SRM, Deribit PM).
+    Conformance(commands::conformance::ConformanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::Price(args) => commands::price::run(&args),
         Command::Iv(args) => commands::iv::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
+        Command::Conformance(args) => commands::conformance::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
