@@ -42,6 +42,26 @@ pub enum MarginError {
         #[source]
         source: PricingError,
     },
+    /// A position names an instrument that cannot be parsed or that the market does not know.
+    #[error("account {account}: {position}: unknown instrument: {reason}")]
+    UnknownInstrument {
+        /// Account name.
+        account: String,
+        /// Position (instrument name as given).
+        position: String,
+        /// Why the instrument is unknown.
+        reason: String,
+    },
+    /// A position is in an option or future at or past its expiry, which has no settlement in the snapshot.
+    #[error("account {account}: {position}: expired without settlement: {reason}")]
+    Expired {
+        /// Account name.
+        account: String,
+        /// Position (instrument name).
+        position: String,
+        /// Expiry and snapshot time.
+        reason: String,
+    },
     /// A vector file could not be read or does not have the expected shape.
     #[error("{path}: {reason}")]
     VectorFile {

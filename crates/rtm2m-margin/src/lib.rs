@@ -22,18 +22,33 @@
 //! - [`deribit_pm`]: Deribit's portfolio-margin risk matrix (risk vectors, aggregation, pnl offset, worst case,
 //!   roll shock, MM and IM) and the reader of `private/pme/simulate` responses.
 //! - [`risk_array`]: per-instrument risk arrays over a scenario grid and their position-weighted sum.
+//! - [`instrument`]: instrument names (Deribit naming) and expiry calendar arithmetic.
+//! - [`market`]: the market snapshot (oracle prices, forwards, rates, mark IVs) and the [`market::VolSource`]
+//!   trait.
+//! - [`account`]: accounts and portfolios as read from JSON.
+//! - [`scenario`]: the `rtm2m` scenario grid (spot × vol, tails, cross-asset joint moves).
+//! - [`market_risk`]: per-instrument values, Greeks and risk arrays over the grid, once per market update.
+//! - [`haircut`]: dynamic collateral haircuts (EWMA vol, liquidity, concentration).
+//! - [`engine`]: equity, the `rtm2m` and standard requirements, status and the per-account report.
 //! - [`conformance`]: runs a venue's vector files through the matching model and compares with the published
 //!   results.
 //! - [`num`]: numbers as the vector files write them (decimal strings, 18-decimal fixed point).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod conformance;
 pub mod deribit_pm;
+pub mod engine;
 mod error;
+pub mod haircut;
+pub mod instrument;
+pub mod market;
+pub mod market_risk;
 pub mod num;
 pub mod pmrm2;
 pub mod risk_array;
+pub mod scenario;
 pub mod standard;
 
 pub use error::MarginError;

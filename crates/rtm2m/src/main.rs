@@ -27,6 +27,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Reproduce other venues' published margin vectors (Derive PMRM_2 and SRM, Deribit PM).
     Conformance(commands::conformance::ConformanceArgs),
+    /// Margin every account of a portfolio on a market snapshot (`--model standard|rtm2m`).
+    Margin(commands::margin::MarginArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Iv(args) => commands::iv::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
         Command::Conformance(args) => commands::conformance::run(&args),
+        Command::Margin(args) => commands::margin::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod conformance;
 pub mod iv;
+pub mod margin;
 pub mod price;

@@ -1,0 +1,649 @@
+//! Margining accounts on a valued market: equity, the `rtm2m` portfolio model and Deribit-style standard
+//! margin on the same positions, and the per-account [`MarginReport`]. Formulas in `docs/margin.md` §5.
+
+use crate::account::{Account, Portfolio};
+use crate::error::{invalid, require_finite, MarginError};
+use crate::haircut::HaircutParams;
+use crate::instrument::InstrumentKind;
+use crate::market::MarketSnapshot;
+use crate::market_risk::{MarketRisk, UnitGreeks};
+use crate::scenario::GridParams;
+use crate::standard::{isolated_margin, StandardOption, StandardParams};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Parameters of the `rtm2m` model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rtm2mParams {
+    /// The scenario grid.
+    pub grid: GridParams,
+    /// MM = `mm_factor` × worst scenario loss + …
+    pub mm_factor: f64,
+    /// IM = `im_factor` × worst scenario loss + …
+    pub im_factor: f64,
+    /// Naked-short MM charge per naked contract, fraction of the index.
+    pub naked_mm: f64,
+    /// Naked-short IM charge per naked contract, fraction of the index.
+    pub naked_im: f64,
+    /// Oracle confidence below which the IM confidence charge applies.
+    pub oracle_threshold: f64,
+    /// Confidence charge (1 − c)·factor·notional.
+    pub oracle_factor: f64,
+    /// Stablecoin price (USD) below which the de-peg charge applies.
+    pub depeg_threshold: f64,
+    /// De-peg charge (threshold − price)·factor·amount.
+    pub depeg_factor: f64,
+    /// Liquidation shock h, fraction of the index, of the gamma add-on ½·k_γ·|Γ|·(h·S)².
+    pub liquidation_shock: f64,
+    /// k_γ of the gamma add-on.
+    pub gamma_factor: f64,
+    /// k_δ of the delta add-on k_δ·|Δ|·S (slippage of unwinding the delta), fraction.
+    pub delta_factor: f64,
+    /// Collateral haircuts.
+    pub haircut: HaircutParams,
+}
+
+impl Rtm2mParams {
+    /// The `rtm2m` defaults.
+    pub fn rtm2m_default() -> Rtm2mParams {
+        Rtm2mParams {
+            grid: GridParams::rtm2m_default(),
+            mm_factor: 1.0,
+            im_factor: 1.3,
+            naked_mm: 0.005,
+            naked_im: 0.01,
+            oracle_threshold: 0.95,
+            oracle_factor: 0.5,
+            depeg_threshold: 0.98,
+            depeg_factor: 1.2,
+            liquidation_shock: 0.05,
+            gamma_factor: 1.0,
+            delta_factor: 0.002,
+            haircut: HaircutParams::rtm2m_default(),
+        }
+    }
+}
+
+/// Which model margins the account.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Model {
+    /// Deribit-style per-position standard margin ([`StandardParams`]), collateral haircuts as in `rtm2m`.
+    Standard(StandardParams, HaircutParams),
+    /// The `rtm2m` portfolio model.
+    Rtm2m(Box<Rtm2mParams>),
+}
+
+impl Model {
+    /// The grid the risk arrays are computed on (the standard model reports the `rtm2m` grid's P&L).
+    pub fn grid(&self) -> GridParams {
+        match self {
+            Model::Standard(..) => GridParams::rtm2m_default(),
+            Model::Rtm2m(p) => p.grid.clone(),
+        }
+    }
+
+    /// Model name as the CLI spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Model::Standard(..) => "standard",
+            Model::Rtm2m(..) => "rtm2m",
+        }
+    }
+}
+
+/// Account health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Equity ≥ IM.
+    Healthy,
+    /// MM ≤ equity < IM: no risk-adding trades.
+    MarginCall,
+    /// 0 < equity < MM: liquidation may start.
+    Liquidatable,
+    /// Equity ≤ 0.
+    Bankrupt,
+}
+
+/// A collateral holding resolved against the market.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CollateralLine {
+    /// Asset.
+    pub asset: String,
+    /// Units.
+    pub amount: f64,
+    /// Value at the oracle price, USD.
+    pub value_usd: f64,
+    /// MM haircut, fraction.
+    pub haircut_mm: f64,
+    /// IM haircut, fraction.
+    pub haircut_im: f64,
+}
+
+/// An account resolved against a [`MarketRisk`]: sizes netted per instrument, equity terms computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedAccount {
+    /// Account name.
+    pub id: String,
+    /// (instrument index, net size) per held instrument, collateral in grid underlyings included as spot.
+    pub held: Vec<(usize, f64)>,
+    /// Equity, USD.
+    pub equity_usd: f64,
+    /// Collateral lines.
+    pub collateral: Vec<CollateralLine>,
+    /// IM contingencies that do not depend on the model's scenarios: oracle confidence and de-peg, USD.
+    oracle_im_usd: f64,
+    depeg_im_usd: f64,
+}
+
+/// Names of every instrument a portfolio needs valued, collateral in the market's underlyings included as
+/// spot (`BTC_USDC`).
+pub fn instrument_names(portfolio: &Portfolio, market: &MarketSnapshot) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for a in &portfolio.accounts {
+        names.extend(a.positions.iter().map(|p| p.instrument.clone()));
+        names.extend(
+            a.collateral
+                .iter()
+                .filter(|c| market.underlyings.contains_key(&c.asset))
+                .map(|c| format!("{}_USDC", c.asset)),
+        );
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Resolves `account` against `risk`, computing its equity
+/// (cash + funding + collateral at oracle prices + option marks + futures/perp unrealised P&L + spot).
+pub fn prepare(
+    account: &Account,
+    market: &MarketSnapshot,
+    risk: &MarketRisk,
+    params: &Rtm2mParams,
+) -> Result<PreparedAccount, MarginError> {
+    let id = account.id.as_str();
+    let mut equity = require_finite(id, "cash", "cash_usd", account.cash_usd)?;
+    equity += require_finite(
+        id,
+        "funding",
+        "accrued_funding_usd",
+        account.accrued_funding_usd,
+    )?;
+    let mut net: BTreeMap<usize, f64> = BTreeMap::new();
+    let mut oracle_im = 0.0;
+    for p in &account.positions {
+        let pos = format!("position {}", p.instrument);
+        let size = require_finite(id, &pos, "size", p.size)?;
+        let i = risk.index_of(id, &p.instrument)?;
+        let priced = &risk.instruments[i];
+        equity += match priced.instrument.kind {
+            InstrumentKind::Future { .. } | InstrumentKind::Perpetual => {
+                let entry = p.entry_price_usd.ok_or_else(|| {
+                    invalid(
+                        id,
+                        &pos,
+                        "entry_price_usd",
+                        "required for futures and perpetuals".into(),
+                    )
+                })?;
+                if !(entry.is_finite() && entry > 0.0) {
+                    return Err(invalid(
+                        id,
+                        &pos,
+                        "entry_price_usd",
+                        format!("must be finite and positive, got {entry}"),
+                    ));
+                }
+                size * (priced.price_usd - entry)
+            }
+            _ => size * priced.price_usd,
+        };
+        *net.entry(i).or_insert(0.0) += size;
+        let c = market
+            .assets
+            .get(&priced.instrument.underlying)
+            .map_or(1.0, |a| a.confidence);
+        if c < params.oracle_threshold {
+            oracle_im += (1.0 - c.max(0.0)) * params.oracle_factor * size.abs() * priced.index_usd;
+        }
+    }
+    let mut values = Vec::new();
+    for c in &account.collateral {
+        let pos = format!("collateral {}", c.asset);
+        let amount = crate::error::require_non_negative(id, &pos, "amount", c.amount)?;
+        let quote = market
+            .assets
+            .get(&c.asset)
+            .ok_or_else(|| MarginError::MissingMarketData {
+                account: id.into(),
+                position: pos.clone(),
+                what: format!("oracle price of {}", c.asset),
+            })?;
+        crate::error::require_positive(id, &pos, "price_usd", quote.price_usd)?;
+        values.push((c, quote, amount * quote.price_usd));
+    }
+    let total: f64 = values.iter().map(|v| v.2).sum();
+    let mut collateral = Vec::new();
+    let mut depeg_im = 0.0;
+    for (c, quote, value) in values {
+        let pos = format!("collateral {}", c.asset);
+        equity += value;
+        let in_grid = market.underlyings.contains_key(&c.asset);
+        if in_grid {
+            let i = risk.index_of(id, &format!("{}_USDC", c.asset))?;
+            *net.entry(i).or_insert(0.0) += c.amount;
+        }
+        let ewma = if in_grid || quote.stablecoin {
+            quote.ewma_vol.filter(|_| quote.stablecoin)
+        } else {
+            Some(
+                quote
+                    .ewma_vol
+                    .ok_or_else(|| MarginError::MissingMarketData {
+                        account: id.into(),
+                        position: pos.clone(),
+                        what: format!("ewma_vol of {} (needed for its haircut)", c.asset),
+                    })?,
+            )
+        };
+        let depth = quote
+            .depth_usd
+            .ok_or_else(|| MarginError::MissingMarketData {
+                account: id.into(),
+                position: pos.clone(),
+                what: format!("depth_usd of {} (needed for its haircut)", c.asset),
+            })?;
+        let h = params
+            .haircut
+            .haircut_mm(value, total, ewma, depth, quote.stablecoin);
+        if quote.confidence < params.oracle_threshold {
+            oracle_im += (1.0 - quote.confidence.max(0.0)) * params.oracle_factor * value;
+        }
+        if quote.stablecoin && quote.price_usd < params.depeg_threshold {
+            depeg_im += (params.depeg_threshold - quote.price_usd) * params.depeg_factor * c.amount;
+        }
+        collateral.push(CollateralLine {
+            asset: c.asset.clone(),
+            amount: c.amount,
+            value_usd: value,
+            haircut_mm: h,
+            haircut_im: params.haircut.haircut_im(h),
+        });
+    }
+    Ok(PreparedAccount {
+        id: account.id.clone(),
+        held: net.into_iter().filter(|(_, s)| *s != 0.0).collect(),
+        equity_usd: equity,
+        collateral,
+        oracle_im_usd: oracle_im,
+        depeg_im_usd: depeg_im,
+    })
+}
+
+/// Writes the account's P&L per scenario (position-weighted sum of the cached arrays) into `pnl`, USD.
+pub fn scenario_pnl(risk: &MarketRisk, held: &[(usize, f64)], pnl: &mut Vec<f64>) {
+    pnl.clear();
+    pnl.resize(risk.scenario_count(), 0.0);
+    for &(i, size) in held {
+        for (p, x) in pnl.iter_mut().zip(risk.array(i)) {
+            *p += size * x;
+        }
+    }
+}
+
+/// Requirements of an account, USD, with their parts.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Requirements {
+    /// Maintenance margin, USD.
+    pub mm_usd: f64,
+    /// Initial margin, USD.
+    pub im_usd: f64,
+    /// Worst scenario loss (≥ 0), USD.
+    pub scenario_loss_usd: f64,
+    /// Index of the worst scenario (None when no scenario loses).
+    pub worst_scenario: Option<usize>,
+    /// Naked-short charge (MM, IM), USD.
+    pub naked_usd: (f64, f64),
+    /// Dynamic liquidation add-on, USD (in both MM and IM).
+    pub liquidation_addon_usd: f64,
+    /// Collateral haircuts (MM, IM), USD.
+    pub haircut_usd: (f64, f64),
+    /// Oracle confidence and de-peg charges (IM only), USD.
+    pub contingency_im_usd: f64,
+}
+
+/// Net Greeks per underlying, from the held sizes.
+pub fn greeks_by_underlying(risk: &MarketRisk, held: &[(usize, f64)]) -> Vec<UnitGreeks> {
+    let mut g = vec![UnitGreeks::default(); risk.grid.underlyings.len()];
+    for &(i, size) in held {
+        let p = &risk.instruments[i];
+        let t = &mut g[p.underlying_index];
+        t.delta_coin += size * p.greeks.delta_coin;
+        t.gamma_per_usd += size * p.greeks.gamma_per_usd;
+        t.vega_usd_per_vol_point += size * p.greeks.vega_usd_per_vol_point;
+        t.theta_usd_per_day += size * p.greeks.theta_usd_per_day;
+    }
+    g
+}
+
+fn haircut_usd(prepared: &PreparedAccount) -> (f64, f64) {
+    prepared.collateral.iter().fold((0.0, 0.0), |(m, i), c| {
+        (
+            m + c.haircut_mm * c.value_usd,
+            i + c.haircut_im * c.value_usd,
+        )
+    })
+}
+
+/// Naked short contracts per (underlying, expiry): Σ over strikes of max(0, −net size at the strike), calls and
+/// puts netted at the same strike (Derive PMRM_2 naked-short matching), times the index.
+fn naked_notional_usd(risk: &MarketRisk, held: &[(usize, f64)]) -> f64 {
+    let mut by_strike: BTreeMap<(usize, i64, u64), f64> = BTreeMap::new();
+    let mut index = vec![0.0; risk.grid.underlyings.len()];
+    for &(i, size) in held {
+        let p = &risk.instruments[i];
+        if let InstrumentKind::Option {
+            expiry_unix_s,
+            strike_usd,
+            ..
+        } = p.instrument.kind
+        {
+            index[p.underlying_index] = p.index_usd;
+            *by_strike
+                .entry((p.underlying_index, expiry_unix_s, strike_usd.to_bits()))
+                .or_insert(0.0) += size;
+        }
+    }
+    by_strike
+        .iter()
+        .map(|(&(u, _, _), &net)| (-net).max(0.0) * index[u])
+        .sum()
+}
+
+/// The `rtm2m` requirements of a prepared account; `pnl` is scratch space (reused, no other allocation
+/// beyond the Greeks and naked-short tallies).
+pub fn rtm2m_requirements(
+    risk: &MarketRisk,
+    prepared: &PreparedAccount,
+    params: &Rtm2mParams,
+    pnl: &mut Vec<f64>,
+) -> Requirements {
+    scenario_pnl(risk, &prepared.held, pnl);
+    let (mut worst, mut loss) = (None, 0.0);
+    for (s, &x) in pnl.iter().enumerate() {
+        if -x > loss {
+            loss = -x;
+            worst = Some(s);
+        }
+    }
+    let naked = naked_notional_usd(risk, &prepared.held);
+    // Dynamic liquidation threshold: ½·k_γ·|Γ_u|·(h·S_u)² + k_δ·|Δ_u|·S_u per underlying.
+    let mut addon = 0.0;
+    let greeks = greeks_by_underlying(risk, &prepared.held);
+    let mut index = vec![0.0; greeks.len()];
+    for &(i, _) in &prepared.held {
+        let p = &risk.instruments[i];
+        index[p.underlying_index] = p.index_usd;
+    }
+    for (g, s) in greeks.iter().zip(&index) {
+        let move_usd = params.liquidation_shock * s;
+        addon += 0.5 * params.gamma_factor * g.gamma_per_usd.abs() * move_usd * move_usd
+            + params.delta_factor * g.delta_coin.abs() * s;
+    }
+    let haircut = haircut_usd(prepared);
+    let contingency_im = prepared.oracle_im_usd + prepared.depeg_im_usd;
+    Requirements {
+        mm_usd: params.mm_factor * loss + naked * params.naked_mm + addon + haircut.0,
+        im_usd: params.im_factor * loss
+            + naked * params.naked_im
+            + addon
+            + haircut.1
+            + contingency_im,
+        scenario_loss_usd: loss,
+        worst_scenario: worst,
+        naked_usd: (naked * params.naked_mm, naked * params.naked_im),
+        liquidation_addon_usd: addon,
+        haircut_usd: haircut,
+        contingency_im_usd: contingency_im,
+    }
+}
+
+/// Deribit-style standard requirements: per short option the isolated margin of
+/// [`crate::standard::isolated_margin`] (short call IM max(0.15 − OTM, 0.10)·S + mark, MM 0.075·S + mark),
+/// futures and perpetuals |q|·price·(IM or MM rate), plus collateral haircuts.
+pub fn standard_requirements(
+    risk: &MarketRisk,
+    prepared: &PreparedAccount,
+    params: &StandardParams,
+) -> Requirements {
+    let (mut mm, mut im) = (0.0, 0.0);
+    for &(i, size) in &prepared.held {
+        let p = &risk.instruments[i];
+        match (&p.instrument.kind, &p.option) {
+            (
+                InstrumentKind::Option {
+                    strike_usd, kind, ..
+                },
+                Some(terms),
+            ) => {
+                let o = StandardOption {
+                    strike_usd: *strike_usd,
+                    kind: *kind,
+                    amount: size,
+                    vol: terms.vol,
+                };
+                let value = size * p.price_usd;
+                mm -= isolated_margin(&o, value, p.index_usd, params, false);
+                im -= isolated_margin(&o, value, p.index_usd, params, true);
+            }
+            (InstrumentKind::Future { .. } | InstrumentKind::Perpetual, _) => {
+                mm += size.abs() * p.price_usd * params.perp_mm_req;
+                im += size.abs() * p.price_usd * params.perp_im_req;
+            }
+            _ => {}
+        }
+    }
+    let haircut = haircut_usd(prepared);
+    Requirements {
+        mm_usd: mm + haircut.0,
+        im_usd: im + haircut.1,
+        haircut_usd: haircut,
+        ..Requirements::default()
+    }
+}
+
+/// One scenario's P&L.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioPnl {
+    /// Scenario label.
+    pub scenario: String,
+    /// Account P&L, USD.
+    pub pnl_usd: f64,
+}
+
+/// One position in the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PositionLine {
+    /// Instrument name.
+    pub instrument: String,
+    /// Net size.
+    pub size: f64,
+    /// Mark value of the position, USD (size × unit value; futures and perps: size × price).
+    pub value_usd: f64,
+    /// Its P&L in the account's worst scenario, USD (the contributions sum to the worst P&L).
+    pub pnl_worst_usd: f64,
+    /// Position Greeks.
+    pub greeks: UnitGreeks,
+}
+
+/// Greeks of one underlying.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GreeksLine {
+    /// Underlying.
+    pub underlying: String,
+    /// Greeks totals.
+    #[serde(flatten)]
+    pub greeks: UnitGreeks,
+}
+
+/// Margin report of one account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarginReport {
+    /// Account.
+    pub account: String,
+    /// Model name.
+    pub model: String,
+    /// Equity, USD.
+    pub equity_usd: f64,
+    /// Initial margin, USD.
+    pub im_usd: f64,
+    /// Maintenance margin, USD.
+    pub mm_usd: f64,
+    /// MM / equity (liquidatable at ≥ 1); `None` when equity ≤ 0.
+    pub margin_ratio: Option<f64>,
+    /// Health.
+    pub status: Status,
+    /// Requirement parts.
+    pub requirements: Requirements,
+    /// Worst scenario of the grid.
+    pub worst_scenario: Option<ScenarioPnl>,
+    /// P&L per scenario, grid order.
+    pub scenario_pnl: Vec<ScenarioPnl>,
+    /// Contributions by position.
+    pub positions: Vec<PositionLine>,
+    /// Greeks totals per underlying held.
+    pub greeks: Vec<GreeksLine>,
+    /// Collateral and haircuts.
+    pub collateral: Vec<CollateralLine>,
+}
+
+/// Status from equity and requirements.
+pub fn status(equity_usd: f64, mm_usd: f64, im_usd: f64) -> Status {
+    if equity_usd <= 0.0 {
+        Status::Bankrupt
+    } else if equity_usd < mm_usd {
+        Status::Liquidatable
+    } else if equity_usd < im_usd {
+        Status::MarginCall
+    } else {
+        Status::Healthy
+    }
+}
+
+/// Margins one account and builds its report.
+pub fn margin_account(
+    account: &Account,
+    market: &MarketSnapshot,
+    risk: &MarketRisk,
+    model: &Model,
+) -> Result<MarginReport, MarginError> {
+    let rtm2m = match model {
+        Model::Rtm2m(p) => (**p).clone(),
+        Model::Standard(_, h) => Rtm2mParams {
+            haircut: *h,
+            ..Rtm2mParams::rtm2m_default()
+        },
+    };
+    let prepared = prepare(account, market, risk, &rtm2m)?;
+    let mut pnl = Vec::new();
+    let req = match model {
+        Model::Rtm2m(p) => rtm2m_requirements(risk, &prepared, p, &mut pnl),
+        Model::Standard(p, _) => {
+            scenario_pnl(risk, &prepared.held, &mut pnl);
+            standard_requirements(risk, &prepared, p)
+        }
+    };
+    let worst = pnl
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .filter(|(_, x)| **x < 0.0)
+        .map(|(s, _)| s);
+    let label = |s: usize| risk.grid.scenarios[s].label.clone();
+    let positions = prepared
+        .held
+        .iter()
+        .map(|&(i, size)| {
+            let p = &risk.instruments[i];
+            PositionLine {
+                instrument: p.instrument.name.clone(),
+                size,
+                value_usd: size * p.price_usd,
+                pnl_worst_usd: worst.map_or(0.0, |s| size * risk.array(i)[s]),
+                greeks: UnitGreeks {
+                    delta_coin: size * p.greeks.delta_coin,
+                    gamma_per_usd: size * p.greeks.gamma_per_usd,
+                    vega_usd_per_vol_point: size * p.greeks.vega_usd_per_vol_point,
+                    theta_usd_per_day: size * p.greeks.theta_usd_per_day,
+                },
+            }
+        })
+        .collect();
+    let held_underlyings: Vec<usize> = {
+        let mut u: Vec<usize> = prepared
+            .held
+            .iter()
+            .map(|&(i, _)| risk.instruments[i].underlying_index)
+            .collect();
+        u.sort_unstable();
+        u.dedup();
+        u
+    };
+    let totals = greeks_by_underlying(risk, &prepared.held);
+    let eq = prepared.equity_usd;
+    debug_assert!(req.mm_usd >= 0.0 && req.im_usd >= 0.0);
+    Ok(MarginReport {
+        account: account.id.clone(),
+        model: model.name().into(),
+        equity_usd: eq,
+        im_usd: req.im_usd,
+        mm_usd: req.mm_usd,
+        margin_ratio: (eq > 0.0).then_some(req.mm_usd / eq),
+        status: status(eq, req.mm_usd, req.im_usd),
+        requirements: req,
+        worst_scenario: worst.map(|s| ScenarioPnl {
+            scenario: label(s),
+            pnl_usd: pnl[s],
+        }),
+        scenario_pnl: pnl
+            .iter()
+            .enumerate()
+            .map(|(s, &x)| ScenarioPnl {
+                scenario: label(s),
+                pnl_usd: x,
+            })
+            .collect(),
+        positions,
+        greeks: held_underlyings
+            .into_iter()
+            .map(|u| GreeksLine {
+                underlying: risk.grid.underlyings[u].clone(),
+                greeks: totals[u],
+            })
+            .collect(),
+        collateral: prepared.collateral,
+    })
+}
+
+/// Margins every account of a portfolio: values the instruments once (vols from the snapshot's mark IVs),
+/// then each account; one account's error does not stop the others.
+pub fn margin_portfolio(
+    portfolio: &Portfolio,
+    market: &MarketSnapshot,
+    model: &Model,
+) -> Result<Vec<Result<MarginReport, MarginError>>, MarginError> {
+    let names = instrument_names(portfolio, market);
+    let vols = crate::market::MarkIvs(&market.mark_ivs);
+    let risk = MarketRisk::build(
+        market,
+        &vols,
+        &model.grid(),
+        names.iter().map(String::as_str),
+    )?;
+    Ok(portfolio
+        .accounts
+        .iter()
+        .map(|a| margin_account(a, market, &risk, model))
+        .collect())
+}

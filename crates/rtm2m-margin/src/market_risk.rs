@@ -1,0 +1,411 @@
+//! Per-instrument valuation and risk arrays, computed once per market update: each instrument's one-unit
+//! value, Greeks and full-revaluation P&L over every scenario of a [`ScenarioGrid`], all in USD.
+//!
+//! Values are per unit (one coin of underlying, one option contract on one coin):
+//! - USD-settled option: Black-76 on the expiry's forward, discounted at the underlying's rate,
+//!   `V = D·B76(F, K, T, σ)` (Black 1976, eq. 7; `rtm2m_pricing::black76_price`).
+//! - Coin-settled option: its coin premium `B76(F, K, T, σ)/F` (Deribit, r = 0) converted at the index,
+//!   `V = B76(F, K, T, σ)·S/F` USD; in a scenario F and S move together, so S/F is held.
+//! - Dated future: `F`; perpetual: its mark (the index when absent); spot: the index `S`.
+//!
+//! In a scenario with spot move m and vol state v, F → F(1 + m), S → S(1 + m), σ → σ_v(T) and the unit's P&L
+//! is `weight·(V' − V)`.
+
+use crate::error::MarginError;
+use crate::instrument::{Instrument, InstrumentKind, Settlement, SECONDS_PER_YEAR};
+use crate::market::{MarketSnapshot, VolSource};
+use crate::scenario::{GridParams, ScenarioGrid, VolState};
+use rtm2m_pricing::inverse::inverse_option;
+use rtm2m_pricing::{black76_price, OptionKind};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Greeks of one unit, with respect to the underlying's index, in USD.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct UnitGreeks {
+    /// ∂V/∂S, coins of underlying.
+    pub delta_coin: f64,
+    /// ∂²V/∂S², coins per USD of index.
+    pub gamma_per_usd: f64,
+    /// ∂V/∂σ, USD per vol point (0.01 of vol).
+    pub vega_usd_per_vol_point: f64,
+    /// dV/dt as calendar time passes, USD per day (365-day year).
+    pub theta_usd_per_day: f64,
+}
+
+/// Option terms and market inputs needed to revalue it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptionTerms {
+    /// Call or put.
+    pub kind: OptionKind,
+    /// Strike, USD.
+    pub strike_usd: f64,
+    /// Forward of the expiry, USD.
+    pub forward_usd: f64,
+    /// Years to expiry (ACT/365).
+    pub expiry_years: f64,
+    /// Mark vol, annualised fraction.
+    pub vol: f64,
+    /// Discount factor to expiry (1 for coin-settled).
+    pub discount: f64,
+    /// USD per unit of Black-76 premium: `D`-free multiplier, `S/F` for coin-settled, 1 for USD-settled.
+    pub usd_per_premium: f64,
+    /// Coin or USD settlement.
+    pub settlement: Settlement,
+}
+
+impl OptionTerms {
+    /// Value in USD of one contract with the forward moved by `spot_move` and the vol replaced by `vol`.
+    pub fn value_usd(&self, spot_move: f64, vol: f64) -> Result<f64, rtm2m_pricing::PricingError> {
+        let f = self.forward_usd * (1.0 + spot_move);
+        Ok(black76_price(
+            self.kind,
+            f,
+            self.strike_usd,
+            self.expiry_years,
+            vol,
+            self.discount,
+        )? * self.usd_per_premium)
+    }
+}
+
+/// An instrument valued on the market.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PricedInstrument {
+    /// The instrument.
+    pub instrument: Instrument,
+    /// Index of its underlying in the grid's `underlyings`.
+    pub underlying_index: usize,
+    /// Index price of the underlying, USD.
+    pub index_usd: f64,
+    /// Value of one unit now, USD (option mark, forward, perp mark, index).
+    pub price_usd: f64,
+    /// Greeks of one unit.
+    pub greeks: UnitGreeks,
+    /// Option terms, for options.
+    pub option: Option<OptionTerms>,
+}
+
+/// Why an instrument could not be valued (kept per instrument, so one bad quote fails only the accounts that
+/// hold it).
+#[derive(Debug, Clone, PartialEq)]
+enum Failure {
+    Unknown(String),
+    Expired(String),
+    Missing(String),
+    Invalid(&'static str, String),
+}
+
+/// Instruments valued on one market snapshot, with their risk arrays over one grid.
+#[derive(Debug, Clone)]
+pub struct MarketRisk {
+    /// The scenario grid.
+    pub grid: ScenarioGrid,
+    /// Valued instruments.
+    pub instruments: Vec<PricedInstrument>,
+    /// Risk arrays, flat: instrument i's one-unit P&L per scenario is
+    /// `arrays[i·scenario_count .. (i+1)·scenario_count]`, USD.
+    pub arrays: Vec<f64>,
+    by_name: HashMap<String, Result<usize, Failure>>,
+}
+
+fn price_instrument(
+    instrument: &Instrument,
+    market: &MarketSnapshot,
+    vols: &dyn VolSource,
+    grid: &ScenarioGrid,
+    as_of_unix_s: i64,
+) -> Result<PricedInstrument, Failure> {
+    let u = &instrument.underlying;
+    let underlying_index = grid
+        .underlyings
+        .iter()
+        .position(|x| x == u)
+        .ok_or_else(|| {
+            Failure::Missing(format!("underlying {u} is not in the market's underlyings"))
+        })?;
+    let quote = &market.underlyings[u];
+    let index_usd = market
+        .assets
+        .get(u)
+        .ok_or_else(|| Failure::Missing(format!("index price of {u}")))?
+        .price_usd;
+    if !(index_usd.is_finite() && index_usd > 0.0) {
+        return Err(Failure::Invalid(
+            "price_usd",
+            format!("index of {u} must be finite and positive, got {index_usd}"),
+        ));
+    }
+    let years_to = |expiry: i64| {
+        let years = (expiry - as_of_unix_s) as f64 / SECONDS_PER_YEAR;
+        if years > 0.0 {
+            Ok(years)
+        } else {
+            Err(Failure::Expired(format!(
+                "expiry {expiry} s is not after the snapshot's {as_of_unix_s} s"
+            )))
+        }
+    };
+    let forward_of = |code: &str| {
+        let f = *quote
+            .forwards
+            .get(code)
+            .ok_or_else(|| Failure::Missing(format!("forward of {u} {code}")))?;
+        if f.is_finite() && f > 0.0 {
+            Ok(f)
+        } else {
+            Err(Failure::Invalid(
+                "forward",
+                format!("forward of {u} {code} must be finite and positive, got {f}"),
+            ))
+        }
+    };
+    let plain = |price_usd: f64, delta_coin: f64| PricedInstrument {
+        instrument: instrument.clone(),
+        underlying_index,
+        index_usd,
+        price_usd,
+        greeks: UnitGreeks {
+            delta_coin,
+            ..UnitGreeks::default()
+        },
+        option: None,
+    };
+    match &instrument.kind {
+        InstrumentKind::Spot => Ok(plain(index_usd, 1.0)),
+        InstrumentKind::Perpetual => {
+            let p = quote.perp_usd.unwrap_or(index_usd);
+            if !(p.is_finite() && p > 0.0) {
+                return Err(Failure::Invalid(
+                    "perp_usd",
+                    format!("must be finite and positive, got {p}"),
+                ));
+            }
+            Ok(plain(p, p / index_usd))
+        }
+        InstrumentKind::Future {
+            expiry_code,
+            expiry_unix_s,
+        } => {
+            years_to(*expiry_unix_s)?;
+            let f = forward_of(expiry_code)?;
+            Ok(plain(f, f / index_usd))
+        }
+        InstrumentKind::Option {
+            expiry_code,
+            expiry_unix_s,
+            strike_usd,
+            kind,
+            settlement,
+        } => {
+            let t = years_to(*expiry_unix_s)?;
+            let f = forward_of(expiry_code)?;
+            let vol = vols
+                .vol(&instrument.name, u, *strike_usd, f, t)
+                .ok_or_else(|| Failure::Missing(format!("mark IV of {}", instrument.name)))?;
+            if !(vol.is_finite() && vol >= 0.0) {
+                return Err(Failure::Invalid(
+                    "mark_iv",
+                    format!("must be finite and non-negative, got {vol}"),
+                ));
+            }
+            let (discount, usd_per_premium) = match settlement {
+                Settlement::Coin => (1.0, index_usd / f),
+                Settlement::Usd => {
+                    if !quote.rate.is_finite() {
+                        return Err(Failure::Invalid(
+                            "rate",
+                            format!("must be finite, got {}", quote.rate),
+                        ));
+                    }
+                    ((-quote.rate * t).exp(), 1.0)
+                }
+            };
+            let terms = OptionTerms {
+                kind: *kind,
+                strike_usd: *strike_usd,
+                forward_usd: f,
+                expiry_years: t,
+                vol,
+                discount,
+                usd_per_premium,
+                settlement: *settlement,
+            };
+            let price_usd = terms
+                .value_usd(0.0, vol)
+                .map_err(|e| Failure::Invalid("option", e.to_string()))?;
+            // Greeks on the forward with r = 0 (docs/conventions.md), mapped to the index: F = c·S, and
+            // V = m·D·B(F) with m = usd_per_premium, so ∂V/∂S = m·D·B'(F)·c and ∂²V/∂S² = m·D·B''(F)·c².
+            let g = inverse_option(*kind, f, *strike_usd, t, vol)
+                .map_err(|e| Failure::Invalid("option", e.to_string()))?;
+            let c = f / index_usd;
+            let scale = usd_per_premium * discount;
+            let gamma = if g.gamma.is_finite() { g.gamma } else { 0.0 };
+            let theta = if g.theta_usd_per_day.is_finite() {
+                g.theta_usd_per_day
+            } else {
+                0.0
+            };
+            Ok(PricedInstrument {
+                instrument: instrument.clone(),
+                underlying_index,
+                index_usd,
+                price_usd,
+                greeks: UnitGreeks {
+                    delta_coin: scale * g.delta * c,
+                    gamma_per_usd: scale * gamma * c * c,
+                    vega_usd_per_vol_point: scale * g.vega_usd_per_vol_point,
+                    theta_usd_per_day: scale * theta,
+                },
+                option: Some(terms),
+            })
+        }
+    }
+}
+
+/// Fills `out` (one slot per scenario) with the unit's dampened P&L, pricing each distinct point of its
+/// underlying once. `scratch` holds the per-point values.
+fn fill_array(
+    priced: &PricedInstrument,
+    grid: &ScenarioGrid,
+    params: &GridParams,
+    scratch: &mut Vec<f64>,
+    out: &mut [f64],
+) -> Result<(), Failure> {
+    let local = &grid.local[priced.underlying_index];
+    scratch.clear();
+    match &priced.option {
+        None => scratch.extend(local.points.iter().map(|(m, _)| priced.price_usd * m)),
+        Some(terms) => {
+            let (down, up) = params.shocked_vols(terms.vol, terms.expiry_years);
+            for &(m, state) in &local.points {
+                let vol = match state {
+                    VolState::Down => down,
+                    VolState::Unchanged => terms.vol,
+                    VolState::Up => up,
+                };
+                let v = if m == 0.0 && state == VolState::Unchanged {
+                    priced.price_usd
+                } else {
+                    terms
+                        .value_usd(m, vol)
+                        .map_err(|e| Failure::Invalid("scenario", e.to_string()))?
+                };
+                scratch.push(v - priced.price_usd);
+            }
+        }
+    }
+    for ((slot, &p), s) in out
+        .iter_mut()
+        .zip(&local.point_of_scenario)
+        .zip(&grid.scenarios)
+    {
+        *slot = s.weight * scratch[p as usize];
+        debug_assert!(slot.is_finite());
+    }
+    Ok(())
+}
+
+impl MarketRisk {
+    /// Values `names` on `market` (vols from `vols`) and computes their risk arrays over the grid of `params`.
+    /// An instrument that cannot be valued is remembered with its reason and reported, naming the account and
+    /// the position, by [`MarketRisk::index_of`]; only a malformed snapshot time fails the whole build.
+    pub fn build<'a>(
+        market: &MarketSnapshot,
+        vols: &dyn VolSource,
+        params: &GridParams,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<MarketRisk, MarginError> {
+        let as_of = market
+            .as_of_unix_s()
+            .map_err(|reason| MarginError::InvalidInput {
+                account: "market".into(),
+                position: "snapshot".into(),
+                field: "as_of",
+                reason,
+            })?;
+        let grid = ScenarioGrid::build(params, market);
+        let n = grid.len();
+        let mut instruments = Vec::new();
+        let mut arrays = Vec::new();
+        let mut by_name = HashMap::new();
+        let mut scratch = Vec::new();
+        for name in names {
+            if by_name.contains_key(name) {
+                continue;
+            }
+            let outcome = Instrument::parse(name)
+                .map_err(Failure::Unknown)
+                .and_then(|i| price_instrument(&i, market, vols, &grid, as_of))
+                .and_then(|p| {
+                    let start = arrays.len();
+                    arrays.resize(start + n, 0.0);
+                    match fill_array(&p, &grid, params, &mut scratch, &mut arrays[start..]) {
+                        Ok(()) => {
+                            instruments.push(p);
+                            Ok(instruments.len() - 1)
+                        }
+                        Err(e) => {
+                            arrays.truncate(start);
+                            Err(e)
+                        }
+                    }
+                });
+            by_name.insert(name.to_owned(), outcome);
+        }
+        Ok(MarketRisk {
+            grid,
+            instruments,
+            arrays,
+            by_name,
+        })
+    }
+
+    /// Number of scenarios of each array.
+    pub fn scenario_count(&self) -> usize {
+        self.grid.len()
+    }
+
+    /// The risk array of instrument `index`: one unit's P&L per scenario, USD.
+    pub fn array(&self, index: usize) -> &[f64] {
+        let n = self.scenario_count();
+        &self.arrays[index * n..(index + 1) * n]
+    }
+
+    /// Index of instrument `name` in [`MarketRisk::instruments`], or why it has none, naming `account` and the
+    /// position.
+    pub fn index_of(&self, account: &str, name: &str) -> Result<usize, MarginError> {
+        let position = format!("position {name}");
+        match self.by_name.get(name) {
+            Some(Ok(i)) => Ok(*i),
+            None => Err(MarginError::MissingMarketData {
+                account: account.into(),
+                position,
+                what: "instrument was not valued on this market (not among the names given)".into(),
+            }),
+            Some(Err(f)) => Err(match f.clone() {
+                Failure::Unknown(reason) => MarginError::UnknownInstrument {
+                    account: account.into(),
+                    position,
+                    reason,
+                },
+                Failure::Expired(reason) => MarginError::Expired {
+                    account: account.into(),
+                    position,
+                    reason,
+                },
+                Failure::Missing(what) => MarginError::MissingMarketData {
+                    account: account.into(),
+                    position,
+                    what,
+                },
+                Failure::Invalid(field, reason) => MarginError::InvalidInput {
+                    account: account.into(),
+                    position,
+                    field,
+                    reason,
+                },
+            }),
+        }
+    }
+}
