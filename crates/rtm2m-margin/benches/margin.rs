@@ -10,7 +10,7 @@ use rtm2m_margin::market_risk::MarketRisk;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-const SNAPSHOT: &str = "data/deribit_svcj_snapshots/deribit_options_snapshot_20260105T153329Z.csv";
+const SNAPSHOT: &str = "data/deribit_svcj_snapshots/deribit_options_snapshot_20260205T042952Z.csv";
 
 fn asset(price_usd: f64) -> AssetQuote {
     AssetQuote {

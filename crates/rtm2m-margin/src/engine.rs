@@ -39,6 +39,11 @@ pub struct Rtm2mParams {
     pub gamma_factor: f64,
     /// k_δ of the delta add-on k_δ·|Δ|·S (slippage of unwinding the delta), fraction.
     pub delta_factor: f64,
+    /// Basis/roll shock per year to expiry, fraction of a future's or perpetual's notional (Deribit PM
+    /// `annualised_move_risk`).
+    pub roll_move_per_year: f64,
+    /// Floor of the basis/roll shock, fraction of notional (Deribit PM `min_annualised_move`).
+    pub roll_move_min: f64,
     /// Collateral haircuts.
     pub haircut: HaircutParams,
 }
@@ -59,6 +64,8 @@ impl Rtm2mParams {
             liquidation_shock: 0.05,
             gamma_factor: 1.0,
             delta_factor: 0.002,
+            roll_move_per_year: 0.1,
+            roll_move_min: 0.01,
             haircut: HaircutParams::rtm2m_default(),
         }
     }
@@ -307,6 +314,8 @@ pub struct Requirements {
     pub naked_usd: (f64, f64),
     /// Dynamic liquidation add-on, USD (in both MM and IM).
     pub liquidation_addon_usd: f64,
+    /// Basis/roll contingency of futures and perpetuals, USD (in both MM and IM).
+    pub basis_usd: f64,
     /// Collateral haircuts (MM, IM), USD.
     pub haircut_usd: (f64, f64),
     /// Oracle confidence and de-peg charges (IM only), USD.
@@ -361,6 +370,24 @@ fn naked_notional_usd(risk: &MarketRisk, held: &[(usize, f64)]) -> f64 {
         .sum()
 }
 
+/// Basis/roll contingency: the scenarios move every future with the index, so a calendar spread or a
+/// cash-and-carry looks riskless; each future or perpetual is charged
+/// |q|·S·max(`roll_move_min`, `roll_move_per_year`·T), T in years to expiry (0 for a perpetual), the form of
+/// Deribit PM's roll shock (docs/margin.md §3). Settled futures carry no charge.
+fn basis_contingency_usd(risk: &MarketRisk, held: &[(usize, f64)], params: &Rtm2mParams) -> f64 {
+    held.iter()
+        .map(|&(i, size)| {
+            let p = &risk.instruments[i];
+            let years = match p.instrument.kind {
+                InstrumentKind::Perpetual => 0.0,
+                InstrumentKind::Future { .. } if p.expiry_years > 0.0 => p.expiry_years,
+                _ => return 0.0,
+            };
+            size.abs() * p.index_usd * params.roll_move_min.max(params.roll_move_per_year * years)
+        })
+        .sum()
+}
+
 /// The `rtm2m` requirements of a prepared account; `pnl` is scratch space (reused, no other allocation
 /// beyond the Greeks and naked-short tallies).
 pub fn rtm2m_requirements(
@@ -391,15 +418,18 @@ pub fn rtm2m_requirements(
         addon += 0.5 * params.gamma_factor * g.gamma_per_usd.abs() * move_usd * move_usd
             + params.delta_factor * g.delta_coin.abs() * s;
     }
+    let basis = basis_contingency_usd(risk, &prepared.held, params);
     let haircut = haircut_usd(prepared);
     let contingency_im = prepared.oracle_im_usd + prepared.depeg_im_usd;
     Requirements {
-        mm_usd: params.mm_factor * loss + naked * params.naked_mm + addon + haircut.0,
+        mm_usd: params.mm_factor * loss + naked * params.naked_mm + addon + basis + haircut.0,
         im_usd: params.im_factor * loss
             + naked * params.naked_im
             + addon
+            + basis
             + haircut.1
             + contingency_im,
+        basis_usd: basis,
         scenario_loss_usd: loss,
         worst_scenario: worst,
         naked_usd: (naked * params.naked_mm, naked * params.naked_im),
@@ -437,6 +467,7 @@ pub fn standard_requirements(
                 mm -= isolated_margin(&o, value, p.index_usd, params, false);
                 im -= isolated_margin(&o, value, p.index_usd, params, true);
             }
+            (InstrumentKind::Future { .. }, _) if p.expiry_years == 0.0 => {} // settled
             (InstrumentKind::Future { .. } | InstrumentKind::Perpetual, _) => {
                 mm += size.abs() * p.price_usd * params.perp_mm_req;
                 im += size.abs() * p.price_usd * params.perp_im_req;

@@ -43,6 +43,10 @@ pub struct UnderlyingQuote {
     /// Forward per expiry code (`27MAR26`), USD per coin.
     #[serde(default)]
     pub forwards: BTreeMap<String, f64>,
+    /// Settlement price per expiry code that has expired, USD per coin (Deribit: the 30-minute TWAP of the
+    /// index before 08:00 UTC). Expired instruments are valued on it; without it they are an error.
+    #[serde(default)]
+    pub settlements: BTreeMap<String, f64>,
 }
 
 /// A market snapshot as read from JSON.

@@ -14,8 +14,10 @@
 use crate::error::MarginError;
 use crate::instrument::{Instrument, InstrumentKind, Settlement, SECONDS_PER_YEAR};
 use crate::market::{MarketSnapshot, VolSource};
-use crate::scenario::{GridParams, ScenarioGrid, VolState};
+use crate::scenario::{GridParams, LocalPoints, ScenarioGrid, SkewParams, VolState};
+use rtm2m_pricing::black::normalised_black;
 use rtm2m_pricing::inverse::inverse_option;
+use rtm2m_pricing::special::ln_ratio;
 use rtm2m_pricing::{black76_price, OptionKind};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -82,6 +84,8 @@ pub struct PricedInstrument {
     pub price_usd: f64,
     /// Greeks of one unit.
     pub greeks: UnitGreeks,
+    /// Years to expiry (ACT/365) of a live future or option; 0 for spot, perpetuals and settled instruments.
+    pub expiry_years: f64,
     /// Option terms, for options.
     pub option: Option<OptionTerms>,
 }
@@ -160,7 +164,7 @@ fn price_instrument(
             ))
         }
     };
-    let plain = |price_usd: f64, delta_coin: f64| PricedInstrument {
+    let plain = |price_usd: f64, delta_coin: f64, expiry_years: f64| PricedInstrument {
         instrument: instrument.clone(),
         underlying_index,
         index_usd,
@@ -169,10 +173,32 @@ fn price_instrument(
             delta_coin,
             ..UnitGreeks::default()
         },
+        expiry_years,
         option: None,
     };
+    // An expired instrument is worth its settlement: a fixed USD amount (future, USD-settled option), or a
+    // fixed number of coins (coin-settled option: payoff / settlement price), which moves with the index.
+    let settled = |code: &str, expiry_unix_s: i64| -> Result<Option<f64>, Failure> {
+        if expiry_unix_s > as_of_unix_s {
+            return Ok(None);
+        }
+        let price = *quote.settlements.get(code).ok_or_else(|| {
+            Failure::Expired(format!(
+                "expired at {expiry_unix_s} s (snapshot {as_of_unix_s} s) and the market has no settlement \
+                 price for {u} {code}"
+            ))
+        })?;
+        if price.is_finite() && price > 0.0 {
+            Ok(Some(price))
+        } else {
+            Err(Failure::Invalid(
+                "settlements",
+                format!("settlement of {u} {code} must be finite and positive, got {price}"),
+            ))
+        }
+    };
     match &instrument.kind {
-        InstrumentKind::Spot => Ok(plain(index_usd, 1.0)),
+        InstrumentKind::Spot => Ok(plain(index_usd, 1.0, 0.0)),
         InstrumentKind::Perpetual => {
             let p = quote.perp_usd.unwrap_or(index_usd);
             if !(p.is_finite() && p > 0.0) {
@@ -181,15 +207,18 @@ fn price_instrument(
                     format!("must be finite and positive, got {p}"),
                 ));
             }
-            Ok(plain(p, p / index_usd))
+            Ok(plain(p, p / index_usd, 0.0))
         }
         InstrumentKind::Future {
             expiry_code,
             expiry_unix_s,
         } => {
-            years_to(*expiry_unix_s)?;
+            if let Some(settlement_usd) = settled(expiry_code, *expiry_unix_s)? {
+                return Ok(plain(settlement_usd, 0.0, 0.0));
+            }
+            let years = years_to(*expiry_unix_s)?;
             let f = forward_of(expiry_code)?;
-            Ok(plain(f, f / index_usd))
+            Ok(plain(f, f / index_usd, years))
         }
         InstrumentKind::Option {
             expiry_code,
@@ -198,6 +227,16 @@ fn price_instrument(
             kind,
             settlement,
         } => {
+            if let Some(settlement_usd) = settled(expiry_code, *expiry_unix_s)? {
+                let payoff_usd = (kind.sign() * (settlement_usd - strike_usd)).max(0.0);
+                return Ok(match settlement {
+                    Settlement::Usd => plain(payoff_usd, 0.0, 0.0),
+                    Settlement::Coin => {
+                        let coins = payoff_usd / settlement_usd;
+                        plain(coins * index_usd, coins, 0.0)
+                    }
+                });
+            }
             let t = years_to(*expiry_unix_s)?;
             let f = forward_of(expiry_code)?;
             let vol = vols
@@ -257,40 +296,91 @@ fn price_instrument(
                     vega_usd_per_vol_point: scale * g.vega_usd_per_vol_point,
                     theta_usd_per_day: scale * theta,
                 },
+                expiry_years: t,
                 option: Some(terms),
             })
         }
     }
 }
 
+/// Per underlying, the spot-move terms of each of its grid points, shared by all its instruments:
+/// `ln(1 + m)` and `√(1 + m)`.
+struct PointTerms {
+    ln_growth: Vec<f64>,
+    sqrt_growth: Vec<f64>,
+}
+
+impl PointTerms {
+    fn of(local: &LocalPoints) -> PointTerms {
+        PointTerms {
+            ln_growth: local.points.iter().map(|(m, _)| m.ln_1p()).collect(),
+            sqrt_growth: local.points.iter().map(|(m, _)| (1.0 + m).sqrt()).collect(),
+        }
+    }
+}
+
 /// Fills `out` (one slot per scenario) with the unit's dampened P&L, pricing each distinct point of its
 /// underlying once. `scratch` holds the per-point values.
+///
+/// An option is revalued in normalised form (Jäckel 2015, eq. 2.3): with `x₀ = ln(F/K)` computed once,
+/// the moved forward F(1 + m) has `x = x₀ + ln(1 + m)` and `√(F(1 + m)·K) = √(FK)·√(1 + m)`, so a point
+/// costs one normalised Black evaluation and no logarithm.
 fn fill_array(
     priced: &PricedInstrument,
     grid: &ScenarioGrid,
     params: &GridParams,
+    terms_of_points: &PointTerms,
     scratch: &mut Vec<f64>,
     out: &mut [f64],
 ) -> Result<(), Failure> {
     let local = &grid.local[priced.underlying_index];
     scratch.clear();
     match &priced.option {
-        None => scratch.extend(local.points.iter().map(|(m, _)| priced.price_usd * m)),
+        None => {
+            // Delta-one (and settled) units move with the index: P&L = Δ·S·m.
+            let exposure_usd = priced.greeks.delta_coin * priced.index_usd;
+            scratch.extend(local.points.iter().map(|(m, _)| exposure_usd * m));
+        }
         Some(terms) => {
             let (down, up) = params.shocked_vols(terms.vol, terms.expiry_years);
-            for &(m, state) in &local.points {
+            let x0 = ln_ratio(terms.forward_usd, terms.strike_usd);
+            let k = -x0;
+            let root_t = terms.expiry_years.sqrt();
+            let scale = terms.discount
+                * terms.usd_per_premium
+                * terms.forward_usd.sqrt()
+                * terms.strike_usd.sqrt();
+            for (p, &(m, state)) in local.points.iter().enumerate() {
+                if m == 0.0 && state == VolState::Unchanged {
+                    scratch.push(0.0);
+                    continue;
+                }
                 let vol = match state {
                     VolState::Down => down,
                     VolState::Unchanged => terms.vol,
                     VolState::Up => up,
+                    rotation => {
+                        let skew = params.skew.unwrap_or_else(SkewParams::derive_default);
+                        terms.vol * skew.multiplier(rotation, k, terms.expiry_years)
+                    }
                 };
-                let v = if m == 0.0 && state == VolState::Unchanged {
-                    priced.price_usd
-                } else {
-                    terms
-                        .value_usd(m, vol)
-                        .map_err(|e| Failure::Invalid("scenario", e.to_string()))?
-                };
+                let x = x0 + terms_of_points.ln_growth[p];
+                if !(x.is_finite() && vol.is_finite()) {
+                    return Err(Failure::Invalid(
+                        "scenario",
+                        format!(
+                            "spot move {m} or shocked vol {vol} leaves no valid forward or vol"
+                        ),
+                    ));
+                }
+                let b = normalised_black(x, vol * root_t, terms.kind);
+                let v = scale * terms_of_points.sqrt_growth[p] * b;
+                if !v.is_finite() {
+                    return Err(Failure::Invalid(
+                        "scenario",
+                        format!("value at move {m} and vol {vol} is not finite"),
+                    ));
+                }
                 scratch.push(v - priced.price_usd);
             }
         }
@@ -330,6 +420,7 @@ impl MarketRisk {
         let mut arrays = Vec::new();
         let mut by_name = HashMap::new();
         let mut scratch = Vec::new();
+        let point_terms: Vec<PointTerms> = grid.local.iter().map(PointTerms::of).collect();
         for name in names {
             if by_name.contains_key(name) {
                 continue;
@@ -340,7 +431,14 @@ impl MarketRisk {
                 .and_then(|p| {
                     let start = arrays.len();
                     arrays.resize(start + n, 0.0);
-                    match fill_array(&p, &grid, params, &mut scratch, &mut arrays[start..]) {
+                    match fill_array(
+                        &p,
+                        &grid,
+                        params,
+                        &point_terms[p.underlying_index],
+                        &mut scratch,
+                        &mut arrays[start..],
+                    ) {
                         Ok(()) => {
                             instruments.push(p);
                             Ok(instruments.len() - 1)

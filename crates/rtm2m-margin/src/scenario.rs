@@ -15,6 +15,79 @@ pub enum VolState {
     Unchanged,
     /// max(σ·(1 + `vol_range_up`·w(T)), `vol_up_floor`).
     Up,
+    /// Skew rotation, calls up: σ·max(0, 1 + clamp(k·cap/k*, −cap, cap)), k = ln(K/F) ([`SkewParams`]).
+    SkewCallsUp,
+    /// Skew rotation, puts up: σ·max(0, 1 − clamp(k·cap/k*, −cap, cap)).
+    SkewPutsUp,
+    /// Smile deepens, wings up: σ·(1 + min(cap, |k|·cap/k*)).
+    WingsUp,
+    /// Smile flattens, wings down: σ·max(0, 1 − min(cap, |k|·cap/k*)).
+    WingsDown,
+}
+
+impl VolState {
+    /// True for the strike-dependent skew and smile rotations.
+    pub fn is_skew(self) -> bool {
+        matches!(
+            self,
+            VolState::SkewCallsUp | VolState::SkewPutsUp | VolState::WingsUp | VolState::WingsDown
+        )
+    }
+}
+
+/// Shape of the skew and smile rotations (the form of Derive PMRM_2's `SkewShockParameters`, with its
+/// published test setup as defaults): the vol multiplier's cap at expiry τ (years) is
+/// `cap(τ) = max(0, cap_base + cap_per_sqrt_year·√τ)`, reached at log-moneyness
+/// `k*(τ) = max(min_k_star, √τ·width_scale·(vol_param_static + √τ·vol_param_scale))`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SkewParams {
+    /// Cap of the multiplier at τ = 0 (`baseCap`).
+    pub cap_base: f64,
+    /// Change of the cap per √year (`cBase`).
+    pub cap_per_sqrt_year: f64,
+    /// Floor of k* (`minKStar`).
+    pub min_k_star: f64,
+    /// `widthScale`.
+    pub width_scale: f64,
+    /// `volParamStatic`.
+    pub vol_param_static: f64,
+    /// `volParamScale`.
+    pub vol_param_scale: f64,
+}
+
+impl SkewParams {
+    /// Derive's published PMRM_2 setup: cap 0.15 − 0.05·√τ, k* = max(0.01, √τ·4·(0.6 − 0.1·√τ)).
+    pub fn derive_default() -> SkewParams {
+        SkewParams {
+            cap_base: 0.15,
+            cap_per_sqrt_year: -0.05,
+            min_k_star: 0.01,
+            width_scale: 4.0,
+            vol_param_static: 0.6,
+            vol_param_scale: -0.1,
+        }
+    }
+
+    /// The vol multiplier of `state` at log-moneyness `k = ln(K/F)` and expiry `expiry_years`
+    /// (1 for the non-skew states).
+    pub fn multiplier(&self, state: VolState, k: f64, expiry_years: f64) -> f64 {
+        // Derive PMRM_2 skew scenarios (docs/margin.md §1, "Skew scenarios").
+        let root = expiry_years.max(0.0).sqrt();
+        let cap = (self.cap_base + self.cap_per_sqrt_year * root).max(0.0);
+        let k_star = self
+            .min_k_star
+            .max(root * self.width_scale * (self.vol_param_static + root * self.vol_param_scale));
+        let linear = (k * cap / k_star).clamp(-cap, cap);
+        let abs = (k.abs() * cap / k_star).min(cap);
+        let m = match state {
+            VolState::SkewCallsUp => 1.0 + linear,
+            VolState::SkewPutsUp => 1.0 - linear,
+            VolState::WingsUp => 1.0 + abs,
+            VolState::WingsDown => 1.0 - abs,
+            VolState::Down | VolState::Unchanged | VolState::Up => 1.0,
+        };
+        m.max(0.0)
+    }
 }
 
 /// A correlation between two underlyings, used for joint scenarios.
@@ -54,6 +127,8 @@ pub struct GridParams {
     pub tail_factor: f64,
     /// Correlations for joint scenarios (pairs without an entry move independently).
     pub correlations: Vec<Correlation>,
+    /// Skew and smile rotations, per underlying at unchanged spot (None: no rotation scenarios).
+    pub skew: Option<SkewParams>,
 }
 
 impl GridParams {
@@ -75,6 +150,7 @@ impl GridParams {
                 b: "ETH".into(),
                 rho: 0.8,
             }],
+            skew: Some(SkewParams::derive_default()),
         }
     }
 
@@ -105,8 +181,11 @@ pub struct Scenario {
     pub label: String,
     /// Spot move per grid underlying (fraction), in [`ScenarioGrid::underlyings`] order.
     pub moves: Vec<f64>,
-    /// Vol state applied to every option.
+    /// Vol state applied to every option (of `vol_underlying` only, when set).
     pub vol: VolState,
+    /// For a rotation scenario, the one underlying whose options it rotates; the others stay unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vol_underlying: Option<usize>,
     /// Dampening of the scenario's P&L, in (0, 1].
     pub weight: f64,
 }
@@ -141,6 +220,10 @@ fn vol_label(v: VolState) -> &'static str {
         VolState::Down => "vol down",
         VolState::Unchanged => "vol unchanged",
         VolState::Up => "vol up",
+        VolState::SkewCallsUp => "skew rotated, calls up",
+        VolState::SkewPutsUp => "skew rotated, puts up",
+        VolState::WingsUp => "smile wings up",
+        VolState::WingsDown => "smile wings down",
     }
 }
 
@@ -165,6 +248,23 @@ impl ScenarioGrid {
                         label: format!("{name} {}, {}", pct(m), vol_label(v)),
                         moves,
                         vol: v,
+                        vol_underlying: None,
+                        weight: 1.0,
+                    });
+                }
+            }
+            if params.skew.is_some() {
+                for v in [
+                    VolState::SkewCallsUp,
+                    VolState::SkewPutsUp,
+                    VolState::WingsUp,
+                    VolState::WingsDown,
+                ] {
+                    scenarios.push(Scenario {
+                        label: format!("{name} {}", vol_label(v)),
+                        moves: vec![0.0; n],
+                        vol: v,
+                        vol_underlying: Some(u),
                         weight: 1.0,
                     });
                 }
@@ -179,6 +279,7 @@ impl ScenarioGrid {
                     label: format!("{name} {} tail, vol up", pct(m)),
                     moves,
                     vol: VolState::Up,
+                    vol_underlying: None,
                     weight: (params.tail_factor * params.spot_range / m.abs()).min(1.0),
                 });
             }
@@ -218,6 +319,7 @@ impl ScenarioGrid {
                         label: format!("{driver}-led {} joint, {}", pct(m), vol_label(v)),
                         moves: betas.iter().map(|b| b * m).collect(),
                         vol: v,
+                        vol_underlying: None,
                         weight: 1.0,
                     });
                 }
@@ -229,7 +331,11 @@ impl ScenarioGrid {
                 let point_of_scenario = scenarios
                     .iter()
                     .map(|s| {
-                        let key = (s.moves[u], s.vol);
+                        let vol = match s.vol_underlying {
+                            Some(only) if only != u => VolState::Unchanged,
+                            _ => s.vol,
+                        };
+                        let key = (s.moves[u], vol);
                         let i = points.iter().position(|p| *p == key).unwrap_or_else(|| {
                             points.push(key);
                             points.len() - 1

@@ -32,7 +32,7 @@ fn market(ivs: &[(&str, f64)]) -> MarketSnapshot {
         }},
         "underlyings": {{
             "BTC": {{"rate": 0.0, "perp_usd": 100000, "forwards": {{"1JAN27": 100000, "8JAN26": 100000}}}},
-            "ETH": {{"rate": 0.0, "forwards": {{"1JAN27": 3000}}}}
+            "ETH": {{"rate": 0.0, "forwards": {{"1JAN27": 3000}}, "settlements": {{"1JAN26": 2700}}}}
         }},
         "mark_ivs": {{ {} }}
     }}"#,
@@ -358,4 +358,93 @@ fn one_bad_account_does_not_stop_the_others() {
     assert!(out[0].is_ok());
     let e = out[1].as_ref().expect_err("bob fails").to_string();
     assert!(e.contains("bob") && e.contains("BTC-1JAN27-1-C"), "{e}");
+}
+
+fn scenario(r: &rtm2m_margin::engine::MarginReport, label: &str) -> f64 {
+    r.scenario_pnl
+        .iter()
+        .find(|s| s.scenario == label)
+        .unwrap_or_else(|| panic!("no scenario {label}"))
+        .pnl_usd
+}
+
+#[test]
+fn skew_rotations_reprice_an_otm_call_with_derives_skew_multiplier() {
+    // K = 120 000, F = 100 000, T = 1, σ = 0.2: k = ln 1.2 = 0.1823215568; cap = 0.15 − 0.05·√1 = 0.10;
+    // k* = max(0.01, 1·4·(0.6 − 0.1)) = 2; multiplier 1 ± k·cap/k* = 1 ± 0.0091160778.
+    // Black-76 at the rotated vols minus the mark (mpmath, 40 digits): +52.5197866618 (calls up) and
+    // −52.1281403871 (puts up). The smile scenarios use |k|: wings up = calls up, wings down = puts up.
+    let m = market(&[("BTC-1JAN27-120000-C", 0.2)]);
+    let a = account(50_000.0, &[("BTC-1JAN27-120000-C", 1.0)]);
+    let r = run(&m, &a, &rtm2m()).expect("valid");
+    let up = 52.519_786_661_808_17;
+    let down = -52.128_140_387_063_17;
+    for (label, want) in [
+        ("BTC skew rotated, calls up", up),
+        ("BTC skew rotated, puts up", down),
+        ("BTC smile wings up", up),
+        ("BTC smile wings down", down),
+    ] {
+        let got = scenario(&r, label);
+        assert!(close(got, want, 1e-9), "{label}: {got} vs {want}");
+    }
+    // The rotations of one underlying leave the other's options alone.
+    let m = market(&[("BTC-1JAN27-120000-C", 0.2), ("ETH-1JAN27-3600-C", 0.2)]);
+    let a = account(50_000.0, &[("ETH-1JAN27-3600-C", 1.0)]);
+    let r = run(&m, &a, &rtm2m()).expect("valid");
+    assert_eq!(scenario(&r, "BTC skew rotated, calls up"), 0.0);
+    assert!(scenario(&r, "ETH skew rotated, calls up") > 0.0);
+}
+
+#[test]
+fn an_atm_option_does_not_move_under_skew_rotations() {
+    // k = 0: every rotation multiplier is exactly 1.
+    let m = market(&[("BTC-1JAN27-100000-C", 0.2)]);
+    let a = account(50_000.0, &[("BTC-1JAN27-100000-C", -1.0)]);
+    let r = run(&m, &a, &rtm2m()).expect("valid");
+    assert_eq!(scenario(&r, "BTC skew rotated, puts up"), 0.0);
+    assert_eq!(scenario(&r, "BTC smile wings up"), 0.0);
+}
+
+#[test]
+fn expired_instruments_are_valued_on_their_settlement_price() {
+    // ETH settled at 2 700 on 1JAN26 08:00, the snapshot's instant; index now 3 000.
+    // Coin-settled 3 000 put: payoff 300 USD paid as 300/2 700 = 1/9 ETH, worth 3 000/9 = 333.33 USD each.
+    // USD-settled 3 000 put: 300 USD each, fixed. Future: settles at 2 700, entry 95 000 (test helper).
+    let m = market(&[]);
+    let a = account(
+        10_000.0,
+        &[
+            ("ETH-1JAN26-3000-P", 2.0),
+            ("ETH_USDC-1JAN26-3000-P", 1.0),
+            ("ETH-1JAN26", 1.0),
+        ],
+    );
+    let r = run(&m, &a, &rtm2m()).expect("valid");
+    let equity = 10_000.0 + 2.0 * 3_000.0 / 9.0 + 300.0 + (2_700.0 - 95_000.0);
+    assert!(close(r.equity_usd, equity, 1e-12), "{}", r.equity_usd);
+    // Only the coins owed move with the index: 2/9 ETH × 3 000 × −18% = −120.
+    assert!(close(
+        scenario(&r, "ETH -18%, vol unchanged"),
+        -120.0,
+        1e-12
+    ));
+    // A settled future carries neither basis charge nor delta.
+    assert_eq!(r.requirements.basis_usd, 0.0);
+    // Without a settlement price an expired instrument is an error (BTC has none).
+    expect_error(&[("BTC-1JAN26", 1.0)], &[], "no settlement price");
+}
+
+#[test]
+fn calendar_spread_is_charged_the_basis_contingency() {
+    // Long the 1-year future, short the perpetual: every scenario moves both by the same USD amount, so the
+    // scenario loss, delta and gamma are 0; the basis charge is 1·100 000·max(0.01, 0.1·1) = 10 000 for the
+    // future and 1·100 000·0.01 = 1 000 for the perpetual.
+    let m = market(&[]);
+    let a = account(50_000.0, &[("BTC-1JAN27", 1.0), ("BTC-PERPETUAL", -1.0)]);
+    let r = run(&m, &a, &rtm2m()).expect("valid");
+    assert!(r.requirements.scenario_loss_usd.abs() < 1e-9);
+    assert!(close(r.requirements.basis_usd, 11_000.0, 1e-12));
+    assert!(close(r.mm_usd, 11_000.0, 1e-9), "{}", r.mm_usd);
+    assert!(close(r.im_usd, 11_000.0, 1e-9), "{}", r.im_usd);
 }

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const MARKET: &str = r#"{"as_of": "2026-01-01T08:00:00Z",
  "assets": {"BTC": {"price_usd": 100000, "ewma_vol": 0.5, "depth_usd": 5e7},
@@ -16,8 +17,14 @@ const PORTFOLIO: &str = r#"{"accounts": [
  {"id": "alice", "cash_usd": 30000, "positions": [{"instrument": "BTC-1JAN27-110000-C", "size": -1}]},
  {"id": "bob", "cash_usd": 1000, "positions": [{"instrument": "BTC-1JAN27-110000-X", "size": -1}]}]}"#;
 
+/// Writes `text` to a file of its own: tests run in parallel, and a shared path would be read half-written.
 fn write(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rtm2m-margin-cli-{}", std::process::id()));
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "rtm2m-margin-cli-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write temp file");
