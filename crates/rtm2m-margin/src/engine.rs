@@ -2,9 +2,10 @@
 //! margin on the same positions, and the per-account [`MarginReport`]. Formulas in `docs/margin.md` §5.
 
 use crate::account::{Account, Portfolio};
+use crate::deribit_pm::{DeribitInstrument, DeribitPmParams, DeribitPortfolio, DeribitPosition};
 use crate::error::{invalid, require_finite, MarginError};
 use crate::haircut::HaircutParams;
-use crate::instrument::InstrumentKind;
+use crate::instrument::{InstrumentKind, Settlement};
 use crate::market::MarketSnapshot;
 use crate::market_risk::{MarketRisk, UnitGreeks};
 use crate::scenario::GridParams;
@@ -78,13 +79,16 @@ pub enum Model {
     Standard(StandardParams, HaircutParams),
     /// The `rtm2m` portfolio model.
     Rtm2m(Box<Rtm2mParams>),
+    /// Deribit's portfolio margin (risk matrix) per currency on the coin-settled options, futures and
+    /// perpetuals, converted to USD at the index; collateral haircuts as in `rtm2m`.
+    DeribitPm(DeribitPmParams, HaircutParams),
 }
 
 impl Model {
     /// The grid the risk arrays are computed on (the standard model reports the `rtm2m` grid's P&L).
     pub fn grid(&self) -> GridParams {
         match self {
-            Model::Standard(..) => GridParams::rtm2m_default(),
+            Model::Standard(..) | Model::DeribitPm(..) => GridParams::rtm2m_default(),
             Model::Rtm2m(p) => p.grid.clone(),
         }
     }
@@ -94,6 +98,7 @@ impl Model {
         match self {
             Model::Standard(..) => "standard",
             Model::Rtm2m(..) => "rtm2m",
+            Model::DeribitPm(..) => "deribit-pm",
         }
     }
 }
@@ -484,6 +489,81 @@ pub fn standard_requirements(
     }
 }
 
+/// Deribit portfolio-margin requirements: per underlying, the risk matrix of [`crate::deribit_pm::margin`]
+/// over its coin-settled options, futures and perpetuals (sizes in coin), in coin as Deribit computes it and
+/// converted to USD at the index; spot holdings are margin-currency collateral, not positions; settled
+/// instruments carry no risk. USD-settled (linear) options are outside Deribit's coin-margined matrix: an error.
+/// Open-orders, MMP, delta-shock and correlation terms are 0 (no order book here). Plus collateral haircuts.
+pub fn deribit_pm_requirements(
+    risk: &MarketRisk,
+    prepared: &PreparedAccount,
+    params: &DeribitPmParams,
+) -> Result<Requirements, MarginError> {
+    let mut by_underlying: BTreeMap<usize, (f64, Vec<DeribitPosition>)> = BTreeMap::new();
+    for &(i, size) in &prepared.held {
+        let p = &risk.instruments[i];
+        let instrument = match (&p.instrument.kind, &p.option) {
+            (InstrumentKind::Perpetual, _) => DeribitInstrument::Perpetual,
+            (InstrumentKind::Future { .. }, _) if p.expiry_years > 0.0 => DeribitInstrument::Future {
+                expiry_years: p.expiry_years,
+            },
+            (
+                InstrumentKind::Option {
+                    settlement: Settlement::Usd,
+                    ..
+                },
+                Some(_),
+            ) => {
+                return Err(invalid(
+                    &prepared.id,
+                    &format!("position {}", p.instrument.name),
+                    "instrument",
+                    "deribit-pm margins coin-settled instruments; USD-settled options are not in its risk \
+                     matrix (use --model rtm2m or standard)"
+                        .into(),
+                ))
+            }
+            (InstrumentKind::Option { kind, strike_usd, .. }, Some(terms)) => DeribitInstrument::Option {
+                kind: *kind,
+                strike_usd: *strike_usd,
+                expiry_years: terms.expiry_years,
+                vol: terms.vol,
+            },
+            _ => continue, // spot collateral, settled futures and options
+        };
+        let entry = by_underlying
+            .entry(p.underlying_index)
+            .or_insert_with(|| (p.index_usd, Vec::new()));
+        entry.1.push(DeribitPosition {
+            name: p.instrument.name.clone(),
+            instrument,
+            size_coin: size,
+        });
+    }
+    let mut req = Requirements::default();
+    for (_, (index_usd, positions)) in by_underlying {
+        let portfolio = DeribitPortfolio {
+            id: prepared.id.clone(),
+            index_usd,
+            positions,
+            open_orders_margin_coin: 0.0,
+            mmp_margin_coin: 0.0,
+            delta_shock_coin: 0.0,
+            correlation_contingency_coin: 0.0,
+        };
+        let r = crate::deribit_pm::margin(&portfolio, params)?;
+        req.mm_usd += r.mm_coin * index_usd;
+        req.im_usd += r.im_coin * index_usd;
+        req.scenario_loss_usd += r.worst_case_coin * index_usd;
+        req.basis_usd += r.roll_shock_coin * index_usd;
+    }
+    let haircut = haircut_usd(prepared);
+    req.mm_usd += haircut.0;
+    req.im_usd += haircut.1;
+    req.haircut_usd = haircut;
+    Ok(req)
+}
+
 /// One scenario's P&L.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScenarioPnl {
@@ -571,7 +651,7 @@ pub fn margin_account(
 ) -> Result<MarginReport, MarginError> {
     let rtm2m = match model {
         Model::Rtm2m(p) => (**p).clone(),
-        Model::Standard(_, h) => Rtm2mParams {
+        Model::Standard(_, h) | Model::DeribitPm(_, h) => Rtm2mParams {
             haircut: *h,
             ..Rtm2mParams::rtm2m_default()
         },
@@ -583,6 +663,10 @@ pub fn margin_account(
         Model::Standard(p, _) => {
             scenario_pnl(risk, &prepared.held, &mut pnl);
             standard_requirements(risk, &prepared, p)
+        }
+        Model::DeribitPm(p, _) => {
+            scenario_pnl(risk, &prepared.held, &mut pnl);
+            deribit_pm_requirements(risk, &prepared, p)?
         }
     };
     let worst = pnl

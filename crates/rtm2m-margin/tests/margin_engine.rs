@@ -448,3 +448,74 @@ fn calendar_spread_is_charged_the_basis_contingency() {
     assert!(close(r.mm_usd, 11_000.0, 1e-9), "{}", r.mm_usd);
     assert!(close(r.im_usd, 11_000.0, 1e-9), "{}", r.im_usd);
 }
+
+#[test]
+fn deribit_pm_model_reproduces_deribits_published_simulate_example() {
+    // Deribit API reference v2.1.1, private/pme/simulate response example (BTC): positions BTC-PERPETUAL
+    // 0.314538364 and BTC-28JUN24 −0.001187534 coin, index 65 666.19, timestamp 1718619740501. Published:
+    // risk_matrix_margin 0.06284313098 BTC, maintenance_margin 0.050274504784 BTC; the published initial margin
+    // 0.122861343 adds MMP 0.06 and open orders 0.000018212, which need an order book and are 0 here.
+    let m = MarketSnapshot::from_json(
+        r#"{"as_of": "2024-06-17T10:22:20.501Z",
+            "assets": {"BTC": {"price_usd": 65666.19, "ewma_vol": 0.5, "depth_usd": 5e7}},
+            "underlyings": {"BTC": {"perp_usd": 65910.57, "forwards": {"28JUN24": 67371.75}}}}"#,
+    )
+    .expect("valid");
+    let a = Account {
+        id: "deribit_docs_btc".into(),
+        cash_usd: 0.0,
+        accrued_funding_usd: 0.0,
+        collateral: vec![],
+        positions: vec![
+            Position {
+                instrument: "BTC-PERPETUAL".into(),
+                size: 0.314_538_364,
+                entry_price_usd: Some(65_910.57),
+            },
+            Position {
+                instrument: "BTC-28JUN24".into(),
+                size: -0.001_187_534,
+                entry_price_usd: Some(67_371.75),
+            },
+        ],
+    };
+    let model = Model::DeribitPm(
+        rtm2m_margin::deribit_pm::DeribitPmParams::deribit_published_btc(),
+        HaircutParams::rtm2m_default(),
+    );
+    let r = run(&m, &a, &model).expect("valid");
+    let index = 65_666.19;
+    assert!(
+        close(r.mm_usd, 0.050_274_504_784 * index, 1e-9),
+        "{}",
+        r.mm_usd
+    );
+    assert!(
+        close(r.im_usd, 0.062_843_130_98 * index, 1e-9),
+        "{}",
+        r.im_usd
+    );
+    assert!(close(
+        r.requirements.basis_usd,
+        0.003_157_258_98 * index,
+        1e-9
+    ));
+    assert_eq!(r.model, "deribit-pm");
+}
+
+#[test]
+fn deribit_pm_model_rejects_usd_settled_options_by_name() {
+    let m = market(&[("BTC_USDC-1JAN27-100000-C", 0.2)]);
+    let a = account(50_000.0, &[("BTC_USDC-1JAN27-100000-C", -1.0)]);
+    let model = Model::DeribitPm(
+        rtm2m_margin::deribit_pm::DeribitPmParams::deribit_published_btc(),
+        HaircutParams::rtm2m_default(),
+    );
+    let e = run(&m, &a, &model)
+        .expect_err("not in the coin matrix")
+        .to_string();
+    assert!(
+        e.contains("alice") && e.contains("BTC_USDC-1JAN27-100000-C") && e.contains("coin-settled"),
+        "{e}"
+    );
+}

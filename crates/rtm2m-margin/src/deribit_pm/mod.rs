@@ -40,6 +40,30 @@ pub struct DeribitPmParams {
     pub mm_factor: f64,
 }
 
+impl DeribitPmParams {
+    /// The BTC parameters Deribit publishes in its `private/pme/simulate` response example (API reference
+    /// v2.1.1, `model_params` of `btc_usd` and `btc`, timestamp 1718619740501): ±16% in 4 buckets, vol +50% /
+    /// −25% at 30 days with powers 0.3 / 0.13, shocked-up vol floored at 50%, extended dampener 100 000 USD,
+    /// no pnl offset, roll shock 7.5% per year (floor 1%), MM = 80% of the risk-matrix margin.
+    pub fn deribit_published_btc() -> DeribitPmParams {
+        DeribitPmParams {
+            price_range: 0.16,
+            buckets_count: 4,
+            volatility_range_up: 0.5,
+            volatility_range_down: 0.25,
+            short_term_vega_power: 0.3,
+            long_term_vega_power: 0.13,
+            min_volatility_for_shock_up: 0.5,
+            extended_table_factor: 1.0,
+            extended_dampener_usd: 100_000.0,
+            pnl_offset: 0.0,
+            annualised_move_risk: 0.075,
+            min_annualised_move: 0.01,
+            mm_factor: 0.8,
+        }
+    }
+}
+
 /// One position of the portfolio.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeribitPosition {

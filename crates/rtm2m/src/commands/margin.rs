@@ -3,6 +3,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use rtm2m_margin::account::Portfolio;
+use rtm2m_margin::deribit_pm::DeribitPmParams;
 use rtm2m_margin::engine::{margin_portfolio, MarginReport, Model, Rtm2mParams};
 use rtm2m_margin::haircut::HaircutParams;
 use rtm2m_margin::market::MarketSnapshot;
@@ -18,6 +19,8 @@ pub enum ModelName {
     Standard,
     /// rtm2m's portfolio model (scenario grid, cross-asset, contingencies, dynamic liquidation add-on).
     Rtm2m,
+    /// Deribit's portfolio margin (risk matrix) with the parameters Deribit publishes for BTC, per currency.
+    DeribitPm,
 }
 
 /// Arguments of `rtm2m margin`.
@@ -80,6 +83,10 @@ pub fn run(args: &MarginArgs) -> anyhow::Result<()> {
             Model::Standard(StandardParams::deribit(), HaircutParams::rtm2m_default())
         }
         ModelName::Rtm2m => Model::Rtm2m(Box::new(Rtm2mParams::rtm2m_default())),
+        ModelName::DeribitPm => Model::DeribitPm(
+            DeribitPmParams::deribit_published_btc(),
+            HaircutParams::rtm2m_default(),
+        ),
     };
     let reports = margin_portfolio(&portfolio, &market, &model)?;
     let stdout = io::stdout();
