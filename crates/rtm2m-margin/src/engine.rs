@@ -5,9 +5,12 @@ use crate::account::{Account, Portfolio};
 use crate::deribit_pm::{DeribitInstrument, DeribitPmParams, DeribitPortfolio, DeribitPosition};
 use crate::error::{invalid, require_finite, MarginError};
 use crate::haircut::HaircutParams;
-use crate::instrument::{InstrumentKind, Settlement};
+use crate::instrument::{InstrumentKind, Settlement, SECONDS_PER_YEAR};
 use crate::market::MarketSnapshot;
 use crate::market_risk::{MarketRisk, UnitGreeks};
+use crate::pmrm2::{
+    ExpiryVols, Pmrm2Account, Pmrm2Collateral, Pmrm2Expiry, Pmrm2Option, Pmrm2Params, Pmrm2Perp,
+};
 use crate::scenario::GridParams;
 use crate::standard::{isolated_margin, StandardOption, StandardParams};
 use serde::Serialize;
@@ -82,13 +85,18 @@ pub enum Model {
     /// Deribit's portfolio margin (risk matrix) per currency on the coin-settled options, futures and
     /// perpetuals, converted to USD at the index; collateral haircuts as in `rtm2m`.
     DeribitPm(DeribitPmParams, HaircutParams),
+    /// Derive's PMRM_2 per underlying on the USD-settled options, perpetuals and spot held (vols: the mark IVs
+    /// of the options held); collateral haircuts as in `rtm2m`.
+    DerivePmrm2(Box<Pmrm2Params>, HaircutParams),
 }
 
 impl Model {
     /// The grid the risk arrays are computed on (the standard model reports the `rtm2m` grid's P&L).
     pub fn grid(&self) -> GridParams {
         match self {
-            Model::Standard(..) | Model::DeribitPm(..) => GridParams::rtm2m_default(),
+            Model::Standard(..) | Model::DeribitPm(..) | Model::DerivePmrm2(..) => {
+                GridParams::rtm2m_default()
+            }
             Model::Rtm2m(p) => p.grid.clone(),
         }
     }
@@ -99,6 +107,7 @@ impl Model {
             Model::Standard(..) => "standard",
             Model::Rtm2m(..) => "rtm2m",
             Model::DeribitPm(..) => "deribit-pm",
+            Model::DerivePmrm2(..) => "derive-pmrm2",
         }
     }
 }
@@ -564,6 +573,131 @@ pub fn deribit_pm_requirements(
     Ok(req)
 }
 
+/// Derive PMRM_2 requirements: per underlying, one PMRM_2 portfolio of the USD-settled options (grouped by
+/// expiry, vols = their mark IVs, forward and rate from the market), the perpetuals (netted) and the spot held
+/// (risk-cancelling collateral, no PMRM_2 haircut: the account's haircuts are added once, below), with cash 0.
+/// PMRM_2's signed margin is `worst·factor − contingencies + MtM`, so each portfolio's requirement is
+/// `MtM − margin`, in USD. Coin-settled options and dated futures are not PMRM_2 instruments: errors.
+pub fn derive_pmrm2_requirements(
+    risk: &MarketRisk,
+    market: &MarketSnapshot,
+    prepared: &PreparedAccount,
+    params: &Pmrm2Params,
+) -> Result<Requirements, MarginError> {
+    let stable_price_usd = market.assets.get("USDC").map_or(1.0, |a| a.price_usd);
+    let mut by_underlying: BTreeMap<usize, Pmrm2Account> = BTreeMap::new();
+    let mut expiry_keys: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
+    for &(i, size) in &prepared.held {
+        let p = &risk.instruments[i];
+        let u = &p.instrument.underlying;
+        let confidence = market.assets.get(u).map_or(1.0, |a| a.confidence);
+        let position = format!("position {}", p.instrument.name);
+        let account = by_underlying
+            .entry(p.underlying_index)
+            .or_insert_with(|| Pmrm2Account {
+                id: prepared.id.clone(),
+                cash_usd: 0.0,
+                spot_usd: p.index_usd,
+                spot_confidence: confidence,
+                stable_price_usd,
+                perp: None,
+                collaterals: Vec::new(),
+                expiries: Vec::new(),
+            });
+        match (&p.instrument.kind, &p.option) {
+            (InstrumentKind::Spot, _) => account.collaterals.push(Pmrm2Collateral {
+                name: u.clone(),
+                amount: size,
+                price_usd: p.index_usd,
+                confidence,
+                mm_haircut: 0.0,
+                im_haircut: 0.0,
+                risk_cancelling: true,
+            }),
+            (InstrumentKind::Perpetual, _) => {
+                let perp = account.perp.get_or_insert(Pmrm2Perp {
+                    position: 0.0,
+                    price_usd: p.price_usd,
+                    confidence,
+                    unrealised_pnl_usd: 0.0,
+                    unrealised_funding_usd: 0.0,
+                });
+                perp.position += size;
+            }
+            (
+                InstrumentKind::Option {
+                    expiry_unix_s,
+                    strike_usd,
+                    kind,
+                    settlement: Settlement::Usd,
+                    ..
+                },
+                Some(terms),
+            ) => {
+                let keys = expiry_keys.entry(p.underlying_index).or_default();
+                let e = match keys.iter().position(|k| k == expiry_unix_s) {
+                    Some(e) => e,
+                    None => {
+                        keys.push(*expiry_unix_s);
+                        account.expiries.push(Pmrm2Expiry {
+                            seconds_to_expiry: terms.expiry_years * SECONDS_PER_YEAR,
+                            forward_usd: terms.forward_usd,
+                            forward_confidence: confidence,
+                            rate: -terms.discount.ln() / terms.expiry_years,
+                            rate_confidence: 1.0,
+                            vols: ExpiryVols::PerStrike(Vec::new()),
+                            vol_confidence: 1.0,
+                            options: Vec::new(),
+                        });
+                        keys.len() - 1
+                    }
+                };
+                let expiry = &mut account.expiries[e];
+                if let ExpiryVols::PerStrike(table) = &mut expiry.vols {
+                    if !table.iter().any(|(k, _)| k == strike_usd) {
+                        table.push((*strike_usd, terms.vol));
+                    }
+                }
+                expiry.options.push(Pmrm2Option {
+                    strike_usd: *strike_usd,
+                    kind: *kind,
+                    amount: size,
+                });
+            }
+            (InstrumentKind::Option { .. }, Some(_)) => return Err(invalid(
+                &prepared.id,
+                &position,
+                "instrument",
+                "derive-pmrm2 margins USD-settled options; coin-settled options are not PMRM_2 \
+                     instruments (use --model rtm2m or deribit-pm)"
+                    .into(),
+            )),
+            (InstrumentKind::Future { .. }, _) if p.expiry_years > 0.0 => {
+                return Err(invalid(
+                    &prepared.id,
+                    &position,
+                    "instrument",
+                    "derive-pmrm2 has no dated futures (use --model rtm2m or deribit-pm)".into(),
+                ))
+            }
+            _ => {} // settled futures and options: fixed value, no risk
+        }
+    }
+    let mut req = Requirements::default();
+    for account in by_underlying.into_values() {
+        let r = crate::pmrm2::margin(&account, params)?;
+        // A portfolio gaining in every scenario would give a negative requirement: no credit is given.
+        req.mm_usd += (r.mtm_usd - r.mm_usd).max(0.0);
+        req.im_usd += (r.mtm_usd - r.im_usd).max(0.0);
+        req.scenario_loss_usd += (-r.worst_pnl_usd).max(0.0);
+    }
+    let haircut = haircut_usd(prepared);
+    req.mm_usd += haircut.0;
+    req.im_usd += haircut.1;
+    req.haircut_usd = haircut;
+    Ok(req)
+}
+
 /// One scenario's P&L.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScenarioPnl {
@@ -651,7 +785,7 @@ pub fn margin_account(
 ) -> Result<MarginReport, MarginError> {
     let rtm2m = match model {
         Model::Rtm2m(p) => (**p).clone(),
-        Model::Standard(_, h) | Model::DeribitPm(_, h) => Rtm2mParams {
+        Model::Standard(_, h) | Model::DeribitPm(_, h) | Model::DerivePmrm2(_, h) => Rtm2mParams {
             haircut: *h,
             ..Rtm2mParams::rtm2m_default()
         },
@@ -667,6 +801,10 @@ pub fn margin_account(
         Model::DeribitPm(p, _) => {
             scenario_pnl(risk, &prepared.held, &mut pnl);
             deribit_pm_requirements(risk, &prepared, p)?
+        }
+        Model::DerivePmrm2(p, _) => {
+            scenario_pnl(risk, &prepared.held, &mut pnl);
+            derive_pmrm2_requirements(risk, market, &prepared, p)?
         }
     };
     let worst = pnl

@@ -519,3 +519,59 @@ fn deribit_pm_model_rejects_usd_settled_options_by_name() {
         "{e}"
     );
 }
+
+fn derive() -> Model {
+    Model::DerivePmrm2(
+        Box::new(rtm2m_margin::pmrm2::Pmrm2Params::derive_published()),
+        HaircutParams::rtm2m_default(),
+    )
+}
+
+#[test]
+fn derive_pmrm2_model_margins_a_short_perp_by_hand() {
+    // Short 1 BTC perp at 100 000 under Derive's published setup. Scenario losses: +18% → 18 000 (dampening
+    // 1); tails 1.5×, 2×, 3×, 4× lose 50 000·0.072, 100 000·0.036, 200 000·0.018, 300 000·0.012 = 3 600 each.
+    // Worst 18 000. MM requirement = 0.8·18 000 + MMPerpPercent 1.5%·100 000 = 15 900;
+    // IM requirement = 1.0·18 000 + 1 500 + IMPerpPercent 0.5%·100 000 = 20 000.
+    let m = market(&[]);
+    let mut a = account(50_000.0, &[("BTC-PERPETUAL", -1.0)]);
+    a.positions[0].entry_price_usd = Some(100_000.0);
+    let r = run(&m, &a, &derive()).expect("valid");
+    assert!(close(r.mm_usd, 15_900.0, 1e-12), "{}", r.mm_usd);
+    assert!(close(r.im_usd, 20_000.0, 1e-12), "{}", r.im_usd);
+    assert!(close(r.requirements.scenario_loss_usd, 18_000.0, 1e-12));
+    assert_eq!(r.model, "derive-pmrm2");
+    assert_eq!(r.status, Status::Healthy);
+}
+
+#[test]
+fn derive_pmrm2_model_rejects_coin_settled_options_and_futures_by_name() {
+    let m = market(&[("BTC-1JAN27-100000-C", 0.2)]);
+    for name in ["BTC-1JAN27-100000-C", "BTC-1JAN27"] {
+        let a = account(50_000.0, &[(name, -1.0)]);
+        let e = run(&m, &a, &derive())
+            .expect_err("not a PMRM_2 instrument")
+            .to_string();
+        assert!(
+            e.contains("alice") && e.contains(name) && e.contains("derive-pmrm2"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn derive_published_preset_is_the_parameter_set_of_derives_case_files() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"));
+    let path = root.join(
+        "conformance/derive-v2/pmrm2/test_10_collateral_negative_margin_from_collateral.json",
+    );
+    if !root.exists() {
+        eprintln!("note: ../shared absent, skipping the PMRM_2 preset check");
+        return;
+    }
+    let case = rtm2m_margin::pmrm2::vectors::read_case(&path).expect("case file reads");
+    assert_eq!(
+        case.params,
+        rtm2m_margin::pmrm2::Pmrm2Params::derive_published()
+    );
+}

@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 use rtm2m_margin::pmrm2::{
-    self, BasisParams, ContingencyParams, MarginFactors, Pmrm2Account, Pmrm2Expiry, Pmrm2Option,
-    Pmrm2Params, Scenario, SkewShockParams, SviParams, VolShock, VolShockParams,
+    self, BasisParams, ContingencyParams, ExpiryVols, MarginFactors, Pmrm2Account, Pmrm2Expiry,
+    Pmrm2Option, Pmrm2Params, Scenario, SkewShockParams, SviParams, VolShock, VolShockParams,
 };
 use rtm2m_pricing::OptionKind;
 
@@ -92,7 +92,7 @@ fn account(amount: f64, strike_usd: f64) -> Pmrm2Account {
             forward_confidence: 1.0,
             rate: 0.05,
             rate_confidence: 1.0,
-            svi: SviParams {
+            vols: ExpiryVols::Svi(SviParams {
                 a: 0.01,
                 b: 0.1,
                 rho: -0.3,
@@ -100,7 +100,7 @@ fn account(amount: f64, strike_usd: f64) -> Pmrm2Account {
                 sigma: 0.2,
                 forward_usd: 3010.0,
                 tau_years: 14.0 / 365.0,
-            },
+            }),
             vol_confidence: 1.0,
             options: vec![Pmrm2Option {
                 strike_usd,
@@ -157,7 +157,9 @@ proptest! {
         let mut acct = account(amount, strike);
         acct.spot_usd = spot;
         acct.expiries[0].seconds_to_expiry = seconds;
-        acct.expiries[0].svi.a = a;
+        if let ExpiryVols::Svi(svi) = &mut acct.expiries[0].vols {
+            svi.a = a;
+        }
         if let Ok(r) = pmrm2::margin(&acct, &params()) {
             prop_assert!(r.mm_usd.is_finite() && r.im_usd.is_finite(), "{r:?}");
         }

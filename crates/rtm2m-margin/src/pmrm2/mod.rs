@@ -10,7 +10,7 @@ pub mod svi;
 pub mod vectors;
 
 pub use model::margin;
-pub use svi::SviParams;
+pub use svi::{SviError, SviParams};
 
 use rtm2m_pricing::OptionKind;
 
@@ -183,12 +183,36 @@ pub struct Pmrm2Expiry {
     pub rate: f64,
     /// Oracle confidence of the rate.
     pub rate_confidence: f64,
-    /// Vol surface of the expiry.
-    pub svi: SviParams,
+    /// Vols of the expiry.
+    pub vols: ExpiryVols,
     /// Oracle confidence of the vols.
     pub vol_confidence: f64,
     /// Positions.
     pub options: Vec<Pmrm2Option>,
+}
+
+/// Where an expiry's vols come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExpiryVols {
+    /// Derive's vol feed: a raw SVI slice.
+    Svi(SviParams),
+    /// A vol per strike (e.g. mark IVs of the options held), `(strike_usd, vol)`; a strike not listed has none.
+    PerStrike(Vec<(f64, f64)>),
+}
+
+impl ExpiryVols {
+    /// Implied vol at `strike_usd`.
+    pub fn vol(&self, strike_usd: f64) -> Result<f64, SviError> {
+        match self {
+            ExpiryVols::Svi(svi) => svi.vol(strike_usd),
+            ExpiryVols::PerStrike(table) => table
+                .iter()
+                .find(|(k, _)| *k == strike_usd)
+                .map(|&(_, v)| v)
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or(SviError::BadParameters),
+        }
+    }
 }
 
 /// A perpetual position on the portfolio's underlying.
@@ -245,6 +269,90 @@ pub struct Pmrm2Account {
     pub collaterals: Vec<Pmrm2Collateral>,
     /// Options grouped by expiry.
     pub expiries: Vec<Pmrm2Expiry>,
+}
+
+impl Pmrm2Params {
+    /// The parameters of Derive's published PMRM_2 test setup (the `Parameters` shared by 43 of the 139 case
+    /// files of `derive-v2/pmrm2`, e.g. `test_10_collateral_negative_margin_from_collateral.json`): spot ±13.5%
+    /// in 4.5% steps × 3 vol states, +18% and −18% vol up, tails 0.34…4× dampened, the two skew scenarios;
+    /// vol shocks +50%/−27.5% at 30 days (powers 0.3/0.13, floor 45%), MM factor 0.8, IM factor 1.0, static
+    /// discounts 0.95/1.04, basis 1.045/0.955 × (0.5 + 2·τ), naked shorts 0.3%/0.2%, perps 1.5%/0.5%,
+    /// confidence threshold 0.55, de-peg 0.98 × 2.
+    pub fn derive_published() -> Pmrm2Params {
+        let core = |spot_shock: f64, vol_shock: VolShock| Scenario {
+            spot_shock,
+            vol_shock,
+            dampening: 1.0,
+        };
+        let tail = |spot_shock: f64, dampening: f64| Scenario {
+            spot_shock,
+            vol_shock: VolShock::Up,
+            dampening,
+        };
+        let mut scenarios = vec![core(1.18, VolShock::Up)];
+        for spot in [1.135, 1.09, 1.045, 1.0, 0.955, 0.91, 0.865] {
+            for vol in [VolShock::Down, VolShock::None, VolShock::Up] {
+                scenarios.push(core(spot, vol));
+            }
+        }
+        // The shocks and dampenings as the files write them (binary64 round trips of Derive's values).
+        scenarios.push(core(0.8200000000000001, VolShock::Up));
+        scenarios.push(tail(0.33999999999999997, 0.054545454545454536));
+        scenarios.push(tail(0.6699999999999999, 0.10909090909090907));
+        scenarios.push(tail(1.5, 0.072));
+        scenarios.push(tail(2.0, 0.036));
+        scenarios.push(tail(3.0, 0.018));
+        scenarios.push(tail(4.0, 0.011999999999999999));
+        scenarios.push(core(1.0, VolShock::SkewLinear));
+        scenarios.push(core(1.0, VolShock::SkewAbs));
+        Pmrm2Params {
+            scenarios,
+            vol_shock: VolShockParams {
+                vol_range_up: 0.5,
+                vol_range_down: 0.275,
+                short_term_power: 0.3,
+                long_term_power: 0.13,
+                dte_floor_days: 1.0,
+                vol_up_min: 0.45,
+            },
+            skew_shock: SkewShockParams {
+                linear_base_cap: 0.15,
+                linear_c_base: -0.05,
+                abs_base_cap: 0.15,
+                abs_c_base: -0.05,
+                min_k_star: 0.01,
+                width_scale: 4.0,
+                vol_param_static: 0.6,
+                vol_param_scale: -0.1,
+            },
+            margin: MarginFactors {
+                mm_factor: 0.8,
+                im_factor: 1.0,
+                short_rate_mult_scale: 0.5,
+                long_rate_mult_scale: 1.0,
+                short_rate_add_scale: 0.08,
+                long_rate_add_scale: 0.08,
+                short_base_static_discount: 1.04,
+                long_base_static_discount: 0.95,
+            },
+            basis: BasisParams {
+                spot_up: 1.045,
+                spot_down: 0.955,
+                add_factor: 0.5,
+                mult_factor: 2.0,
+            },
+            contingency: ContingencyParams {
+                peg_loss_threshold: 0.98,
+                peg_loss_factor: 2.0,
+                conf_threshold: 0.55,
+                conf_margin: 1.0,
+                mm_perp_percent: 0.015,
+                im_perp_percent: 0.005000000000000001,
+                mm_option_percent: 0.003,
+                im_option_percent: 0.002,
+            },
+        }
+    }
 }
 
 /// PMRM_2 result of one account.

@@ -179,11 +179,11 @@ fn precompute_expiry<'a>(
 
     let mut vols = Vec::with_capacity(expiry.options.len());
     for (j, option) in expiry.options.iter().enumerate() {
-        let vol = expiry.svi.vol(option.strike_usd).map_err(|e| {
+        let vol = expiry.vols.vol(option.strike_usd).map_err(|e| {
             invalid(
                 id,
                 &format!("{label} option {j}"),
-                "svi",
+                "vols",
                 format!("no vol at this strike: {e:?}"),
             )
         })?;

@@ -2,9 +2,9 @@
 //! [`Pmrm2Account`], [`Pmrm2Params`] and the published results.
 
 use super::{
-    BasisParams, ContingencyParams, MarginFactors, Pmrm2Account, Pmrm2Collateral, Pmrm2Expiry,
-    Pmrm2Option, Pmrm2Params, Pmrm2Perp, Scenario, SkewShockParams, SviParams, VolShock,
-    VolShockParams,
+    BasisParams, ContingencyParams, ExpiryVols, MarginFactors, Pmrm2Account, Pmrm2Collateral,
+    Pmrm2Expiry, Pmrm2Option, Pmrm2Params, Pmrm2Perp, Scenario, SkewShockParams, SviParams,
+    VolShock, VolShockParams,
 };
 use crate::error::MarginError;
 use crate::num::Num;
@@ -230,7 +230,7 @@ pub fn parse_case(name: &str, text: &str) -> Result<Pmrm2Case, String> {
                     forward_confidence: feed.forward_confidence.get(),
                     rate: feed.rate.get(),
                     rate_confidence: feed.rate_confidence.get(),
-                    svi: SviParams {
+                    vols: ExpiryVols::Svi(SviParams {
                         a: p[0].get(),
                         b: p[1].get(),
                         rho: p[2].get(),
@@ -238,7 +238,7 @@ pub fn parse_case(name: &str, text: &str) -> Result<Pmrm2Case, String> {
                         sigma: p[4].get(),
                         forward_usd: p[5].get(),
                         tau_years: p[6].get(),
-                    },
+                    }),
                     vol_confidence: feed.option_vol_confidences.get(),
                     options: Vec::new(),
                 });

@@ -7,6 +7,7 @@ use rtm2m_margin::deribit_pm::DeribitPmParams;
 use rtm2m_margin::engine::{margin_portfolio, MarginReport, Model, Rtm2mParams};
 use rtm2m_margin::haircut::HaircutParams;
 use rtm2m_margin::market::MarketSnapshot;
+use rtm2m_margin::pmrm2::Pmrm2Params;
 use rtm2m_margin::standard::StandardParams;
 use serde_json::json;
 use std::io::{self, BufWriter, Write};
@@ -21,6 +22,8 @@ pub enum ModelName {
     Rtm2m,
     /// Deribit's portfolio margin (risk matrix) with the parameters Deribit publishes for BTC, per currency.
     DeribitPm,
+    /// Derive's PMRM_2 portfolio margin with Derive's published test parameters, per underlying.
+    DerivePmrm2,
 }
 
 /// Arguments of `rtm2m margin`.
@@ -85,6 +88,10 @@ pub fn run(args: &MarginArgs) -> anyhow::Result<()> {
         ModelName::Rtm2m => Model::Rtm2m(Box::new(Rtm2mParams::rtm2m_default())),
         ModelName::DeribitPm => Model::DeribitPm(
             DeribitPmParams::deribit_published_btc(),
+            HaircutParams::rtm2m_default(),
+        ),
+        ModelName::DerivePmrm2 => Model::DerivePmrm2(
+            Box::new(Pmrm2Params::derive_published()),
             HaircutParams::rtm2m_default(),
         ),
     };
