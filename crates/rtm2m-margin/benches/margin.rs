@@ -141,6 +141,7 @@ fn bench(c: &mut Criterion) {
         accrued_funding_usd: 0.0,
         collateral: vec![],
         positions: vec![],
+        ..Account::default()
     };
     let mut prepared = prepare(&account, &market, &risk, &params).expect("valid");
     let step = (risk.instruments.len() / 50).max(1);

@@ -2,6 +2,7 @@
 //! `examples/portfolio.json`): cash, multi-asset collateral, accrued funding and positions by instrument name.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// An asset held as collateral.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -28,7 +29,7 @@ pub struct Position {
 }
 
 /// One account.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Account {
     /// Account name, used in every message about it.
@@ -45,6 +46,13 @@ pub struct Account {
     /// Positions.
     #[serde(default)]
     pub positions: Vec<Position>,
+    /// This account's margin model (`standard`, `rtm2m`, `deribit-pm`, `derive-pmrm2`); the caller's default
+    /// when absent.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// A model per underlying, overriding `model` for that underlying's positions (e.g. `{"ETH": "standard"}`).
+    #[serde(default)]
+    pub model_by_underlying: BTreeMap<String, String>,
 }
 
 /// A portfolio file: a list of accounts.

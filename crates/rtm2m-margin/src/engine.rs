@@ -101,6 +101,60 @@ impl Model {
         }
     }
 
+    /// The preset names, as the CLI and the portfolio file spell them.
+    pub const PRESETS: [&'static str; 4] = ["standard", "rtm2m", "deribit-pm", "derive-pmrm2"];
+
+    /// A model by preset name: `standard` (Deribit's standard margin), `rtm2m` (defaults), `deribit-pm`
+    /// (Deribit's published BTC parameters), `derive-pmrm2` (Derive's published test parameters); collateral
+    /// haircuts are `rtm2m`'s in every case.
+    pub fn preset(name: &str) -> Option<Model> {
+        let haircut = HaircutParams::rtm2m_default();
+        Some(match name {
+            "standard" => Model::Standard(StandardParams::deribit(), haircut),
+            "rtm2m" => Model::Rtm2m(Box::new(Rtm2mParams::rtm2m_default())),
+            "deribit-pm" => Model::DeribitPm(DeribitPmParams::deribit_published_btc(), haircut),
+            "derive-pmrm2" => Model::DerivePmrm2(Box::new(Pmrm2Params::derive_published()), haircut),
+            _ => return None,
+        })
+    }
+
+    /// The `rtm2m` parameters used to prepare an account (equity, haircuts, oracle and de-peg terms).
+    fn rtm2m_params(&self) -> Rtm2mParams {
+        match self {
+            Model::Rtm2m(p) => (**p).clone(),
+            Model::Standard(_, h) | Model::DeribitPm(_, h) | Model::DerivePmrm2(_, h) => Rtm2mParams {
+                haircut: *h,
+                ..Rtm2mParams::rtm2m_default()
+            },
+        }
+    }
+
+    /// The requirements of a prepared account under this model; `pnl` receives its scenario P&L over the
+    /// grid.
+    fn requirements(
+        &self,
+        risk: &MarketRisk,
+        market: &MarketSnapshot,
+        prepared: &PreparedAccount,
+        pnl: &mut Vec<f64>,
+    ) -> Result<Requirements, MarginError> {
+        Ok(match self {
+            Model::Rtm2m(p) => rtm2m_requirements(risk, prepared, p, pnl),
+            Model::Standard(p, _) => {
+                scenario_pnl(risk, &prepared.held, pnl);
+                standard_requirements(risk, prepared, p)
+            }
+            Model::DeribitPm(p, _) => {
+                scenario_pnl(risk, &prepared.held, pnl);
+                deribit_pm_requirements(risk, prepared, p)?
+            }
+            Model::DerivePmrm2(p, _) => {
+                scenario_pnl(risk, &prepared.held, pnl);
+                derive_pmrm2_requirements(risk, market, prepared, p)?
+            }
+        })
+    }
+
     /// Model name as the CLI spells it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -783,29 +837,78 @@ pub fn margin_account(
     risk: &MarketRisk,
     model: &Model,
 ) -> Result<MarginReport, MarginError> {
-    let rtm2m = match model {
-        Model::Rtm2m(p) => (**p).clone(),
-        Model::Standard(_, h) | Model::DeribitPm(_, h) | Model::DerivePmrm2(_, h) => Rtm2mParams {
-            haircut: *h,
-            ..Rtm2mParams::rtm2m_default()
-        },
+    let id = account.id.as_str();
+    let preset = |name: &str, field: &'static str| {
+        Model::preset(name).ok_or_else(|| {
+            invalid(
+                id,
+                "account",
+                field,
+                format!("unknown model {name:?}; one of {}", Model::PRESETS.join(", ")),
+            )
+        })
     };
-    let prepared = prepare(account, market, risk, &rtm2m)?;
+    let own;
+    let model = match &account.model {
+        Some(name) => {
+            own = preset(name, "model")?;
+            &own
+        }
+        None => model,
+    };
+    let prepared = prepare(account, market, risk, &model.rtm2m_params())?;
     let mut pnl = Vec::new();
-    let req = match model {
-        Model::Rtm2m(p) => rtm2m_requirements(risk, &prepared, p, &mut pnl),
-        Model::Standard(p, _) => {
-            scenario_pnl(risk, &prepared.held, &mut pnl);
-            standard_requirements(risk, &prepared, p)
+    let (req, model_name) = if account.model_by_underlying.is_empty() {
+        (
+            model.requirements(risk, market, &prepared, &mut pnl)?,
+            model.name().to_owned(),
+        )
+    } else {
+        // Each underlying's positions under its own model; collateral haircuts once, under the account's.
+        let mut groups: BTreeMap<String, (Model, Vec<(usize, f64)>)> = BTreeMap::new();
+        for &(i, size) in &prepared.held {
+            let u = &risk.instruments[i].instrument.underlying;
+            let name = account
+                .model_by_underlying
+                .get(u)
+                .map_or(model.name(), String::as_str);
+            if !groups.contains_key(name) {
+                groups.insert(name.to_owned(), (preset(name, "model_by_underlying")?, Vec::new()));
+            }
+            groups.get_mut(name).expect("inserted above").1.push((i, size));
         }
-        Model::DeribitPm(p, _) => {
-            scenario_pnl(risk, &prepared.held, &mut pnl);
-            deribit_pm_requirements(risk, &prepared, p)?
+        for name in account.model_by_underlying.values() {
+            preset(name, "model_by_underlying")?;
         }
-        Model::DerivePmrm2(p, _) => {
-            scenario_pnl(risk, &prepared.held, &mut pnl);
-            derive_pmrm2_requirements(risk, market, &prepared, p)?
+        let mut total = Requirements::default();
+        let mut scratch = Vec::new();
+        for (m, held) in groups.values() {
+            let part = PreparedAccount {
+                held: held.clone(),
+                collateral: Vec::new(),
+                ..prepared.clone()
+            };
+            let r = m.requirements(risk, market, &part, &mut scratch)?;
+            total.mm_usd += r.mm_usd;
+            total.im_usd += r.im_usd;
+            total.scenario_loss_usd += r.scenario_loss_usd;
+            total.naked_usd.0 += r.naked_usd.0;
+            total.naked_usd.1 += r.naked_usd.1;
+            total.liquidation_addon_usd += r.liquidation_addon_usd;
+            total.basis_usd += r.basis_usd;
+            total.contingency_im_usd += r.contingency_im_usd;
         }
+        let haircut = haircut_usd(&prepared);
+        total.mm_usd += haircut.0;
+        total.im_usd += haircut.1;
+        total.haircut_usd = haircut;
+        scenario_pnl(risk, &prepared.held, &mut pnl);
+        let overrides: Vec<String> = account
+            .model_by_underlying
+            .iter()
+            .map(|(u, m)| format!("{u}:{m}"))
+            .collect();
+        (total, format!("{}+{}", model.name(), overrides.join("+")))
     };
     let worst = pnl
         .iter()
@@ -848,7 +951,7 @@ pub fn margin_account(
     debug_assert!(req.mm_usd >= 0.0 && req.im_usd >= 0.0);
     Ok(MarginReport {
         account: account.id.clone(),
-        model: model.name().into(),
+        model: model_name,
         equity_usd: eq,
         im_usd: req.im_usd,
         mm_usd: req.mm_usd,

@@ -55,6 +55,7 @@ fn account(cash_usd: f64, positions: &[(&str, f64)]) -> Account {
                 entry_price_usd: Some(95_000.0),
             })
             .collect(),
+        ..Account::default()
     }
 }
 
@@ -478,6 +479,7 @@ fn deribit_pm_model_reproduces_deribits_published_simulate_example() {
                 entry_price_usd: Some(67_371.75),
             },
         ],
+        ..Account::default()
     };
     let model = Model::DeribitPm(
         rtm2m_margin::deribit_pm::DeribitPmParams::deribit_published_btc(),
@@ -573,5 +575,43 @@ fn derive_published_preset_is_the_parameter_set_of_derives_case_files() {
     assert_eq!(
         case.params,
         rtm2m_margin::pmrm2::Pmrm2Params::derive_published()
+    );
+}
+
+#[test]
+fn an_account_can_choose_its_model_and_a_model_per_underlying() {
+    // `model` overrides the caller's default: the standard-margin numbers of the short ATM call above.
+    let m = market(&[("BTC-1JAN27-100000-C", 0.2)]);
+    let mut a = account(30_000.0, &[("BTC-1JAN27-100000-C", -1.0)]);
+    a.model = Some("standard".into());
+    let r = run(&m, &a, &rtm2m()).expect("valid");
+    assert_eq!(r.model, "standard");
+    assert!(close(r.im_usd, 22_965.567_455_405_8, 1e-12), "{}", r.im_usd);
+
+    // BTC under rtm2m (the zero-vol short 110 000 call: MM 17 640 + 500, IM 1.3·17 640 + 1 000) and ETH under
+    // standard (10 ETH perpetual at the 3 000 index: MM 2% = 600, IM 4% = 1 200).
+    let m = market(&[("BTC-1JAN27-110000-C", 0.0)]);
+    let mut a = account(
+        60_000.0,
+        &[("BTC-1JAN27-110000-C", -1.0), ("ETH-PERPETUAL", 10.0)],
+    );
+    a.positions[1].entry_price_usd = Some(3_000.0);
+    a.model_by_underlying = [("ETH".to_owned(), "standard".to_owned())].into();
+    let r = run(&m, &a, &rtm2m()).expect("valid");
+    assert_eq!(r.model, "rtm2m+ETH:standard");
+    assert!(close(r.mm_usd, 18_140.0 + 600.0, 1e-12), "{}", r.mm_usd);
+    assert!(
+        close(r.im_usd, 1.3 * 17_640.0 + 1_000.0 + 1_200.0, 1e-12),
+        "{}",
+        r.im_usd
+    );
+
+    a.model_by_underlying = [("ETH".to_owned(), "spanish".to_owned())].into();
+    let e = run(&m, &a, &rtm2m())
+        .expect_err("unknown model")
+        .to_string();
+    assert!(
+        e.contains("alice") && e.contains("model_by_underlying") && e.contains("spanish"),
+        "{e}"
     );
 }

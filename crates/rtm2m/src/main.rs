@@ -27,7 +27,7 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Reproduce other venues' published margin vectors (Derive PMRM_2 and SRM, Deribit PM).
     Conformance(commands::conformance::ConformanceArgs),
-    /// Margin every account of a portfolio on a market snapshot (`--model standard|rtm2m`).
+    /// Margin every account of a portfolio on a market snapshot (`--model standard|rtm2m|deribit-pm|derive-pmrm2`).
     Margin(commands::margin::MarginArgs),
 }
 

@@ -3,12 +3,8 @@
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use rtm2m_margin::account::Portfolio;
-use rtm2m_margin::deribit_pm::DeribitPmParams;
-use rtm2m_margin::engine::{margin_portfolio, MarginReport, Model, Rtm2mParams};
-use rtm2m_margin::haircut::HaircutParams;
+use rtm2m_margin::engine::{margin_portfolio, MarginReport, Model};
 use rtm2m_margin::market::MarketSnapshot;
-use rtm2m_margin::pmrm2::Pmrm2Params;
-use rtm2m_margin::standard::StandardParams;
 use serde_json::json;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -35,7 +31,7 @@ pub struct MarginArgs {
     /// Market snapshot JSON file (oracle prices, forwards, rates, mark IVs; format in docs/margin.md).
     #[arg(long)]
     pub market: PathBuf,
-    /// Margin model.
+    /// Margin model of the accounts that do not name their own (`model`, `model_by_underlying` in the file).
     #[arg(long, value_enum, default_value = "rtm2m")]
     pub model: ModelName,
     /// One JSON report per account per line instead of text.
@@ -81,20 +77,12 @@ pub fn run(args: &MarginArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.portfolio.display()))?;
     let market = MarketSnapshot::from_json(&read(&args.market)?)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.market.display()))?;
-    let model = match args.model {
-        ModelName::Standard => {
-            Model::Standard(StandardParams::deribit(), HaircutParams::rtm2m_default())
-        }
-        ModelName::Rtm2m => Model::Rtm2m(Box::new(Rtm2mParams::rtm2m_default())),
-        ModelName::DeribitPm => Model::DeribitPm(
-            DeribitPmParams::deribit_published_btc(),
-            HaircutParams::rtm2m_default(),
-        ),
-        ModelName::DerivePmrm2 => Model::DerivePmrm2(
-            Box::new(Pmrm2Params::derive_published()),
-            HaircutParams::rtm2m_default(),
-        ),
-    };
+    let name = args
+        .model
+        .to_possible_value()
+        .expect("every model has a name");
+    let model = Model::preset(name.get_name())
+        .ok_or_else(|| anyhow::anyhow!("model {} has no preset", name.get_name()))?;
     let reports = margin_portfolio(&portfolio, &market, &model)?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
