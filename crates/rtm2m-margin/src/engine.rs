@@ -113,7 +113,9 @@ impl Model {
             "standard" => Model::Standard(StandardParams::deribit(), haircut),
             "rtm2m" => Model::Rtm2m(Box::new(Rtm2mParams::rtm2m_default())),
             "deribit-pm" => Model::DeribitPm(DeribitPmParams::deribit_published_btc(), haircut),
-            "derive-pmrm2" => Model::DerivePmrm2(Box::new(Pmrm2Params::derive_published()), haircut),
+            "derive-pmrm2" => {
+                Model::DerivePmrm2(Box::new(Pmrm2Params::derive_published()), haircut)
+            }
             _ => return None,
         })
     }
@@ -122,10 +124,12 @@ impl Model {
     fn rtm2m_params(&self) -> Rtm2mParams {
         match self {
             Model::Rtm2m(p) => (**p).clone(),
-            Model::Standard(_, h) | Model::DeribitPm(_, h) | Model::DerivePmrm2(_, h) => Rtm2mParams {
-                haircut: *h,
-                ..Rtm2mParams::rtm2m_default()
-            },
+            Model::Standard(_, h) | Model::DeribitPm(_, h) | Model::DerivePmrm2(_, h) => {
+                Rtm2mParams {
+                    haircut: *h,
+                    ..Rtm2mParams::rtm2m_default()
+                }
+            }
         }
     }
 
@@ -844,7 +848,10 @@ pub fn margin_account(
                 id,
                 "account",
                 field,
-                format!("unknown model {name:?}; one of {}", Model::PRESETS.join(", ")),
+                format!(
+                    "unknown model {name:?}; one of {}",
+                    Model::PRESETS.join(", ")
+                ),
             )
         })
     };
@@ -873,9 +880,16 @@ pub fn margin_account(
                 .get(u)
                 .map_or(model.name(), String::as_str);
             if !groups.contains_key(name) {
-                groups.insert(name.to_owned(), (preset(name, "model_by_underlying")?, Vec::new()));
+                groups.insert(
+                    name.to_owned(),
+                    (preset(name, "model_by_underlying")?, Vec::new()),
+                );
             }
-            groups.get_mut(name).expect("inserted above").1.push((i, size));
+            groups
+                .get_mut(name)
+                .expect("inserted above")
+                .1
+                .push((i, size));
         }
         for name in account.model_by_underlying.values() {
             preset(name, "model_by_underlying")?;
