@@ -29,6 +29,8 @@ enum Command {
     Conformance(commands::conformance::ConformanceArgs),
     /// Margin every account of a portfolio on a market snapshot (`--model standard|rtm2m|deribit-pm|derive-pmrm2`).
     Margin(commands::margin::MarginArgs),
+    /// Import exchange files into events (JSON Lines, docs/events.md), merged in time order.
+    Import(commands::import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,14 +41,20 @@ fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::run(&args),
         Command::Conformance(args) => commands::conformance::run(&args),
         Command::Margin(args) => commands::margin::run(&args),
+        Command::Import(args) => commands::import::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("rtm2m: {error:#}");
-            match error.downcast_ref::<table::InputError>() {
-                Some(_) => ExitCode::from(2),
-                None => ExitCode::FAILURE,
+            let bad_input = error.downcast_ref::<table::InputError>().is_some()
+                || error
+                    .downcast_ref::<rtm2m_market::import::ImportError>()
+                    .is_some();
+            if bad_input {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
             }
         }
     }

@@ -5,8 +5,8 @@
 //! - Prices are in coin; the currency is the instrument's prefix (`BTC-...`), or the part after `_` for
 //!   linear options (`SOL_USDC-...` is priced in USDC). Strike, expiry (08:00 UTC) and type come from the
 //!   instrument name, which is all the file has of them.
-//! - `bid_iv`, `ask_iv`, `mark_iv` are percent: divided by 100. Deribit writes 0 when it has no IV (no bid,
-//!   or a bid below intrinsic value), so 0 is absent.
+//! - `bid_iv`, `ask_iv`, `mark_iv` are percent: divided by 100 (decimally: see `iv_percent`). Deribit
+//!   writes 0 when it has no IV (no bid, or a bid below intrinsic value), so 0 is absent.
 //! - An empty book side shows `best_*_price` 0 with `best_*_amount` 0: the bid (or ask) is absent.
 //! - `bids` and `asks` are JSON lists of `[price, amount]` levels, best first: the `book` event. A book with
 //!   both sides empty is still written (it says the book was empty).
@@ -100,11 +100,26 @@ fn best(
 }
 
 /// A venue IV in percent as a fraction; 0 (Deribit's "none") is absent.
+///
+/// The decimal text is read with its exponent lowered by 2 (`116.39` as `116.39e-2`), so the result is the
+/// double nearest to 1.1639, the same as writing the fraction by hand; dividing the double of 116.39 by 100
+/// can land one unit in the last place away (77.07 / 100 gives 0.7706999999999999).
 fn iv_percent(row: &Row<'_>, column: usize) -> Result<Option<f64>, EventError> {
-    Ok(row
-        .opt_f64(column)?
-        .filter(|iv| *iv != 0.0)
-        .map(|iv| iv / 100.0))
+    if row.opt_f64(column)?.is_none_or(|iv| iv == 0.0) {
+        return Ok(None);
+    }
+    let text = row.text(column);
+    let fraction = if text.contains(['e', 'E']) {
+        // Already has an exponent: fall back to the division (no such value in Deribit's tickers).
+        text.parse::<f64>().map(|iv| iv / 100.0)
+    } else {
+        format!("{text}e-2").parse::<f64>()
+    };
+    fraction
+        .ok()
+        .filter(|iv| iv.is_finite())
+        .map(Some)
+        .ok_or_else(|| row.fault(column, format!("`{text}` is not a finite number")))
 }
 
 fn levels(row: &Row<'_>, column: usize) -> Result<Vec<Level>, EventError> {

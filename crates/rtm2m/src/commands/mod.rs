@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod conformance;
+pub mod import;
 pub mod iv;
 pub mod margin;
 pub mod price;
