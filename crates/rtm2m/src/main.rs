@@ -31,6 +31,8 @@ enum Command {
     Margin(commands::margin::MarginArgs),
     /// Import exchange files into events (JSON Lines, docs/events.md), merged in time order.
     Import(commands::import::ImportArgs),
+    /// Index updates per underlying from events (`--method capped-median|median|vwap`), one per cycle.
+    Index(commands::index::IndexArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Conformance(args) => commands::conformance::run(&args),
         Command::Margin(args) => commands::margin::run(&args),
         Command::Import(args) => commands::import::run(&args),
+        Command::Index(args) => commands::index::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

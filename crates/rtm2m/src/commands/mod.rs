@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod conformance;
 pub mod import;
+pub mod index;
 pub mod iv;
 pub mod margin;
 pub mod price;
