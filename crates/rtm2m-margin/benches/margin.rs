@@ -19,6 +19,7 @@ fn asset(price_usd: f64) -> AssetQuote {
         ewma_vol: Some(0.5),
         depth_usd: Some(5e7),
         stablecoin: false,
+        static_haircut: None,
     }
 }
 

@@ -313,29 +313,43 @@ pub fn prepare(
             let i = risk.index_of(id, &format!("{}_USDC", c.asset))?;
             *net.entry(i).or_insert(0.0) += c.amount;
         }
-        let ewma = if in_grid || quote.stablecoin {
-            quote.ewma_vol.filter(|_| quote.stablecoin)
-        } else {
-            Some(
-                quote
-                    .ewma_vol
-                    .ok_or_else(|| MarginError::MissingMarketData {
-                        account: id.into(),
-                        position: pos.clone(),
-                        what: format!("ewma_vol of {} (needed for its haircut)", c.asset),
-                    })?,
-            )
+        let static_haircut = match quote.static_haircut {
+            Some(h) if (0.0..=1.0).contains(&h) => Some(h),
+            Some(h) => {
+                return Err(invalid(
+                    id,
+                    &pos,
+                    "static_haircut",
+                    format!("must be a fraction in [0, 1], got {h}"),
+                ))
+            }
+            None => None,
         };
-        let depth = quote
-            .depth_usd
-            .ok_or_else(|| MarginError::MissingMarketData {
-                account: id.into(),
-                position: pos.clone(),
-                what: format!("depth_usd of {} (needed for its haircut)", c.asset),
-            })?;
-        let h = params
-            .haircut
-            .haircut_mm(value, total, ewma, depth, quote.stablecoin);
+        let missing = |what: &str| MarginError::MissingMarketData {
+            account: id.into(),
+            position: pos.clone(),
+            what: format!("{what} of {} (needed for its haircut)", c.asset),
+        };
+        // The vol term is dropped for grid underlyings (their price risk is in the scenarios); stablecoins
+        // keep theirs when given.
+        let needs_vol = !(in_grid || quote.stablecoin);
+        let h = match (quote.ewma_vol, quote.depth_usd, static_haircut) {
+            (None, _, Some(h)) if needs_vol => h,
+            (_, None, Some(h)) => h,
+            (ewma, depth, floor) => {
+                let ewma = if needs_vol {
+                    Some(ewma.ok_or_else(|| missing("ewma_vol"))?)
+                } else {
+                    ewma.filter(|_| quote.stablecoin)
+                };
+                let depth = depth.ok_or_else(|| missing("depth_usd"))?;
+                let dynamic =
+                    params
+                        .haircut
+                        .haircut_mm(value, total, ewma, depth, quote.stablecoin);
+                dynamic.max(floor.unwrap_or(0.0))
+            }
+        };
         if quote.confidence < params.oracle_threshold {
             oracle_im += (1.0 - quote.confidence.max(0.0)) * params.oracle_factor * value;
         }
@@ -420,26 +434,32 @@ fn haircut_usd(prepared: &PreparedAccount) -> (f64, f64) {
 /// Naked short contracts per (underlying, expiry): Σ over strikes of max(0, −net size at the strike), calls and
 /// puts netted at the same strike (Derive PMRM_2 naked-short matching), times the index.
 fn naked_notional_usd(risk: &MarketRisk, held: &[(usize, f64)]) -> f64 {
-    let mut by_strike: BTreeMap<(usize, i64, u64), f64> = BTreeMap::new();
-    let mut index = vec![0.0; risk.grid.underlyings.len()];
-    for &(i, size) in held {
-        let p = &risk.instruments[i];
-        if let InstrumentKind::Option {
-            expiry_unix_s,
-            strike_usd,
-            ..
-        } = p.instrument.kind
-        {
-            index[p.underlying_index] = p.index_usd;
-            *by_strike
-                .entry((p.underlying_index, expiry_unix_s, strike_usd.to_bits()))
-                .or_insert(0.0) += size;
-        }
-    }
-    by_strike
+    // A sorted vector, not a map: an account holds tens of options and this runs on every re-margin.
+    let mut by_strike: Vec<((usize, i64, u64), f64, f64)> = held
         .iter()
-        .map(|(&(u, _, _), &net)| (-net).max(0.0) * index[u])
-        .sum()
+        .filter_map(|&(i, size)| {
+            let p = &risk.instruments[i];
+            match p.instrument.kind {
+                InstrumentKind::Option {
+                    expiry_unix_s,
+                    strike_usd,
+                    ..
+                } => Some((
+                    (p.underlying_index, expiry_unix_s, strike_usd.to_bits()),
+                    size,
+                    p.index_usd,
+                )),
+                _ => None,
+            }
+        })
+        .collect();
+    by_strike.sort_unstable_by_key(|e| e.0);
+    let mut naked = 0.0;
+    for group in by_strike.chunk_by(|a, b| a.0 == b.0) {
+        let net: f64 = group.iter().map(|e| e.1).sum();
+        naked += (-net).max(0.0) * group[0].2;
+    }
+    naked
 }
 
 /// Basis/roll contingency: the scenarios move every future with the index, so a calendar spread or a

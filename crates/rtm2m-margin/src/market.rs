@@ -23,6 +23,10 @@ pub struct AssetQuote {
     /// True for a USD stablecoin (subject to the de-peg contingency).
     #[serde(default)]
     pub stablecoin: bool,
+    /// Static MM haircut of the asset set by the venue, fraction in [0, 1]: the dynamic haircut never goes
+    /// below it, and it is used alone when the asset has no `ewma_vol` or `depth_usd`.
+    #[serde(default)]
+    pub static_haircut: Option<f64>,
 }
 
 fn one() -> f64 {

@@ -615,3 +615,39 @@ fn an_account_can_choose_its_model_and_a_model_per_underlying() {
         "{e}"
     );
 }
+
+#[test]
+fn a_static_haircut_floors_the_dynamic_one_and_stands_alone_without_vol_or_depth() {
+    // 1 000 GOV at 10 USD = 10 000 USD, the account's only collateral, static haircut 30%, no EWMA vol or depth:
+    // MM haircut 0.30·10 000 = 3 000; IM haircut min(1, 1.25·0.30)·10 000 = 3 750.
+    let text = |gov: &str| {
+        format!(
+            r#"{{"as_of": "2026-01-01T08:00:00Z",
+                "assets": {{"BTC": {{"price_usd": 100000}}, "GOV": {gov}}},
+                "underlyings": {{"BTC": {{"forwards": {{"1JAN27": 100000}}}}}}}}"#
+        )
+    };
+    let mut a = account(0.0, &[]);
+    a.collateral = vec![rtm2m_margin::account::Collateral {
+        asset: "GOV".into(),
+        amount: 1_000.0,
+    }];
+    let m = MarketSnapshot::from_json(&text(r#"{"price_usd": 10, "static_haircut": 0.3}"#))
+        .expect("valid");
+    let r = run(&m, &a, &rtm2m()).expect("valid");
+    assert!(close(r.mm_usd, 3_000.0, 1e-12), "{}", r.mm_usd);
+    assert!(close(r.im_usd, 3_750.0, 1e-12), "{}", r.im_usd);
+    // With a deep book and a calm EWMA vol the dynamic haircut is 2.33·0.1·√(2/365) + 0.1·√(10 000/1e9)
+    // + 0.2·(1 − 0.25) = 0.1676 < 0.30: the static one still rules.
+    let m = MarketSnapshot::from_json(&text(
+        r#"{"price_usd": 10, "ewma_vol": 0.1, "depth_usd": 1e9, "static_haircut": 0.3}"#,
+    ))
+    .expect("valid");
+    let r = run(&m, &a, &rtm2m()).expect("valid");
+    assert!(close(r.mm_usd, 3_000.0, 1e-12), "{}", r.mm_usd);
+    // Out of range: named.
+    let m = MarketSnapshot::from_json(&text(r#"{"price_usd": 10, "static_haircut": 1.5}"#))
+        .expect("valid JSON");
+    let e = run(&m, &a, &rtm2m()).expect_err("out of range").to_string();
+    assert!(e.contains("static_haircut") && e.contains("GOV"), "{e}");
+}
