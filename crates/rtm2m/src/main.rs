@@ -33,6 +33,9 @@ enum Command {
     Import(commands::import::ImportArgs),
     /// Index updates per underlying from events (`--method capped-median|median|vwap`), one per cycle.
     Index(commands::index::IndexArgs),
+    /// Simulations on synthetic populations (`simulate cascade`: liquidation cascade, continuous against
+    /// periodic marking).
+    Simulate(commands::simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Margin(args) => commands::margin::run(&args),
         Command::Import(args) => commands::import::run(&args),
         Command::Index(args) => commands::index::run(&args),
+        Command::Simulate(args) => commands::simulate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,8 @@ pub enum System {
     DeriveSrm,
     /// Deribit `private/pme/simulate` example files.
     DeribitPm,
+    /// Derive v2 Dutch-auction liquidation vectors `liquidationTests.json` (one outcome per action).
+    DeriveLiquidation,
 }
 
 /// Arguments of `rtm2m conformance`.
@@ -52,6 +54,8 @@ fn outcomes(system: System, path: &Path) -> Vec<CaseOutcome> {
         System::DeribitPm => {
             conformance::run_deribit_pm(path).unwrap_or_else(|e| vec![file_failure(path, &e)])
         }
+        System::DeriveLiquidation => rtm2m_liquidation::conformance::run_derive_liquidation(path)
+            .unwrap_or_else(|e| vec![file_failure(path, &e)]),
     }
 }
 

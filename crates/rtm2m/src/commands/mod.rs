@@ -7,3 +7,4 @@ pub mod index;
 pub mod iv;
 pub mod margin;
 pub mod price;
+pub mod simulate;
