@@ -133,7 +133,7 @@ impl McSettings {
             });
         }
         if self.antithetic {
-            if self.paths % 2 != 0 {
+            if !self.paths.is_multiple_of(2) {
                 return Err(PricingError::InvalidInput {
                     field: "paths",
                     reason: "must be even with antithetic variates",

@@ -36,6 +36,9 @@ enum Command {
     /// Simulations on synthetic populations (`simulate cascade`: liquidation cascade, continuous against
     /// periodic marking).
     Simulate(commands::simulate::SimulateArgs),
+    /// An account's Merkle inclusion proof in the margin-state root and its liability proof for proof of
+    /// solvency, optionally with a keeper's EIP-712 attestation (docs/proofs.md).
+    Proof(commands::proof::ProofArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Import(args) => commands::import::run(&args),
         Command::Index(args) => commands::index::run(&args),
         Command::Simulate(args) => commands::simulate::run(&args),
+        Command::Proof(args) => commands::proof::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,7 +61,8 @@ fn main() -> ExitCode {
             let bad_input = error.downcast_ref::<table::InputError>().is_some()
                 || error
                     .downcast_ref::<rtm2m_market::import::ImportError>()
-                    .is_some();
+                    .is_some()
+                || error.downcast_ref::<rtm2m_proof::ProofError>().is_some();
             if bad_input {
                 ExitCode::from(2)
             } else {

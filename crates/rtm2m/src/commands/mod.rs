@@ -7,4 +7,5 @@ pub mod index;
 pub mod iv;
 pub mod margin;
 pub mod price;
+pub mod proof;
 pub mod simulate;
