@@ -2,6 +2,10 @@
 //! shape when it is absent) over the default `rtm2m` grid, and one 50-position account margined from the
 //! cached arrays.
 
+mod cpu_time;
+
+use cpu_time::ThreadCpuTime;
+use criterion::measurement::Measurement;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use rtm2m_margin::account::Account;
 use rtm2m_margin::engine::{prepare, rtm2m_requirements, Rtm2mParams};
@@ -99,7 +103,16 @@ fn synthetic_chain() -> (MarketSnapshot, Vec<String>) {
     (market, names)
 }
 
-fn bench(c: &mut Criterion) {
+fn bench_wall(c: &mut Criterion) {
+    bench(c, "");
+}
+
+fn bench_cpu(c: &mut Criterion<ThreadCpuTime>) {
+    bench(c, "cpu_time/");
+}
+
+/// The benchmarks, named with `prefix` (one set per measurement).
+fn bench<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared")
         .join(SNAPSHOT);
@@ -125,17 +138,20 @@ fn bench(c: &mut Criterion) {
         names.len(),
         risk.scenario_count()
     );
-    c.bench_function("risk_arrays_whole_chain_default_grid", |b| {
-        b.iter(|| {
-            MarketRisk::build(
-                black_box(&market),
-                &vols,
-                &params.grid,
-                names.iter().map(String::as_str),
-            )
-            .expect("valid")
-        })
-    });
+    c.bench_function(
+        &format!("{prefix}risk_arrays_whole_chain_default_grid"),
+        |b| {
+            b.iter(|| {
+                MarketRisk::build(
+                    black_box(&market),
+                    &vols,
+                    &params.grid,
+                    names.iter().map(String::as_str),
+                )
+                .expect("valid")
+            })
+        },
+    );
     let account = Account {
         id: "bench".into(),
         cash_usd: 1e6,
@@ -153,10 +169,18 @@ fn bench(c: &mut Criterion) {
         .map(|(k, i)| (i, if k % 3 == 0 { 2.0 } else { -1.0 }))
         .collect();
     let mut pnl = Vec::new();
-    c.bench_function("account_50_positions_from_cached_arrays", |b| {
-        b.iter(|| rtm2m_requirements(black_box(&risk), black_box(&prepared), &params, &mut pnl))
-    });
+    c.bench_function(
+        &format!("{prefix}account_50_positions_from_cached_arrays"),
+        |b| {
+            b.iter(|| rtm2m_requirements(black_box(&risk), black_box(&prepared), &params, &mut pnl))
+        },
+    );
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+criterion_group!(wall_time, bench_wall);
+criterion_group! {
+    name = thread_cpu_time;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = bench_cpu
+}
+criterion_main!(wall_time, thread_cpu_time);
