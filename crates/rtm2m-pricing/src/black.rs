@@ -136,8 +136,16 @@ pub fn normalised_black(x: f64, s: f64, kind: OptionKind) -> f64 {
             0.0
         };
     }
-    // One moneyness (one exponential) serves both the out-of-the-money part and the intrinsic value.
-    let moneyness = OtmMoneyness::new(-x.abs());
+    // One moneyness (one exponential) serves both the out-of-the-money part and the intrinsic value; the
+    // intrinsic value is computed only when it is used: in the money, or in `otm_call_parts`'s middle branch
+    // (the same floating-point test as there).
+    let x_otm = -x.abs();
+    let middle_branch = s < 0.7 && x_otm / s + 0.5 * s > 0.0;
+    let moneyness = if itm || middle_branch {
+        OtmMoneyness::new(x_otm)
+    } else {
+        OtmMoneyness::without_intrinsic(x_otm)
+    };
     let otm = otm_call_parts(&moneyness, s).price;
     if itm {
         moneyness.intrinsic + otm
@@ -166,6 +174,20 @@ pub(crate) struct OtmMoneyness {
 }
 
 impl OtmMoneyness {
+    /// As [`OtmMoneyness::new`] with `intrinsic` left at NaN, for callers that use neither the intrinsic value
+    /// nor `otm_call_parts`'s middle branch (`s < 0.7` and `d₁ > 0`), which reads it.
+    #[inline]
+    pub(crate) fn without_intrinsic(x: f64) -> Self {
+        debug_assert!(x <= 0.0);
+        let decay = (0.5 * x).exp();
+        OtmMoneyness {
+            x,
+            decay,
+            growth: 1.0 / decay,
+            intrinsic: f64::NAN,
+        }
+    }
+
     pub(crate) fn new(x: f64) -> Self {
         debug_assert!(x <= 0.0);
         let decay = (0.5 * x).exp();
