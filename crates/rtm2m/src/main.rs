@@ -29,6 +29,12 @@ enum Command {
     Conformance(commands::conformance::ConformanceArgs),
     /// Margin every account of a portfolio on a market snapshot (`--model standard|rtm2m|deribit-pm|derive-pmrm2`).
     Margin(commands::margin::MarginArgs),
+    /// Process an input stream durably: apply, journal, write outputs, acknowledge (docs/engine.md).
+    Run(commands::run::RunArgs),
+    /// Rebuild the state from a journal and write its outputs again.
+    Replay(commands::replay::ReplayArgs),
+    /// Print the state hash of a journal's recovered state.
+    StateHash(commands::state_hash::StateHashArgs),
     /// Import exchange files into events (JSON Lines, docs/events.md), merged in time order.
     Import(commands::import::ImportArgs),
     /// Index updates per underlying from events (`--method capped-median|median|vwap`), one per cycle.
@@ -39,6 +45,12 @@ enum Command {
     /// An account's Merkle inclusion proof in the margin-state root and its liability proof for proof of
     /// solvency, optionally with a keeper's EIP-712 attestation (docs/proofs.md).
     Proof(commands::proof::ProofArgs),
+    /// The engine as a service: HTTP + WebSocket API, dashboard, Prometheus metrics, fed by a seeded market
+    /// simulator (or `--replay PATH`); docs/service.md.
+    Serve(commands::serve::ServeArgs),
+    /// Fit the implied-volatility surface of option chains (SVI per expiry, no butterfly or calendar
+    /// arbitrage) and write per-expiry reports and, with --marks, per-instrument marks.
+    Surface(commands::surface::SurfaceArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,10 +61,15 @@ fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::run(&args),
         Command::Conformance(args) => commands::conformance::run(&args),
         Command::Margin(args) => commands::margin::run(&args),
+        Command::Run(args) => commands::run::run(&args),
+        Command::Replay(args) => commands::replay::run(&args),
+        Command::StateHash(args) => commands::state_hash::run(&args),
         Command::Import(args) => commands::import::run(&args),
         Command::Index(args) => commands::index::run(&args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Proof(args) => commands::proof::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
+        Command::Surface(args) => commands::surface::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,13 @@ pub enum Target {
     Price,
     /// Implied volatility from premiums.
     Iv,
+    /// The real-time engine: index tick → all margins, single fill, durable ingest (`bench_engine`).
+    Engine,
+    /// Volatility-surface refits of a real chain: cold, warm, and one expiry after a quote change.
+    Surface,
+    /// The service under load: `--rate` events/s posted over HTTP on loopback for `--seconds`, with API
+    /// latency percentiles (`rtm2m serve`, docs/service.md).
+    Serve,
 }
 
 /// Which random inputs to time.
@@ -51,6 +58,24 @@ pub struct BenchArgs {
     /// Print a JSON summary as the last line.
     #[arg(long)]
     pub json: bool,
+    /// `engine`: accounts of the synthetic population.
+    #[arg(long, default_value_t = 100_000)]
+    pub accounts: usize,
+    /// `engine`: positions over all accounts.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub positions: usize,
+    /// `surface`: the chain file (default: the 2026-02-06 04:30 Deribit snapshot of ../shared/data).
+    #[arg(long)]
+    pub chain: Option<std::path::PathBuf>,
+    /// `surface`: the underlying whose chain is timed.
+    #[arg(long, default_value = "BTC")]
+    pub underlying: String,
+    /// `serve`: events per second posted.
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u64,
+    /// `serve`: seconds of load.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
 }
 
 /// Random options with the QuantLib peer's benchmark distribution (seeded).
@@ -78,6 +103,15 @@ pub fn quantlib_peer_options(n: usize, seed: u64) -> OptionBatch {
 
 /// Runs `rtm2m bench`.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.target == Target::Engine {
+        return super::bench_engine::run(args);
+    }
+    if args.target == Target::Surface {
+        return super::surface::bench(args);
+    }
+    if args.target == Target::Serve {
+        return super::serve::bench(args.rate, args.seconds, args.json);
+    }
     if args.n == 0 {
         bail!("--n: must be at least 1");
     }
@@ -91,6 +125,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut seconds = Vec::with_capacity(args.repeat);
     let mut checksum = 0.0;
     let name = match args.target {
+        Target::Engine => bail!("the engine bench runs on its own (bench_engine)"),
+        Target::Surface => bail!("the surface bench runs on its own (surface::bench)"),
+        Target::Serve => bail!("the service bench runs on its own (serve::bench)"),
         Target::Price => {
             let mut out = GreeksBatch::default();
             price_batch(&options, &mut out, args.threads)?; // warm-up (allocates the outputs)

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_engine;
 pub mod conformance;
 pub mod import;
 pub mod index;
@@ -8,4 +9,9 @@ pub mod iv;
 pub mod margin;
 pub mod price;
 pub mod proof;
+pub mod replay;
+pub mod run;
+pub mod serve;
 pub mod simulate;
+pub mod state_hash;
+pub mod surface;

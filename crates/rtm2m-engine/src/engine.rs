@@ -1,0 +1,1301 @@
+//! The engine: one writer applies input events in sequence; the work of a tick (pricing the instruments of
+//! the ticked underlying, re-margining the accounts exposed to it) is spread over a thread pool, and its
+//! results are gathered back in account order, so the outputs do not depend on the thread count.
+//!
+//! What triggers what (`docs/engine.md` §5):
+//! - `option_quote` and `mark` stage a mark IV, a forward or a perpetual price; they take effect at the next
+//!   `index` tick of their underlying (the index is the heartbeat that re-marks a whole underlying at once).
+//! - `index` on a grid underlying commits what is staged, settles expiries past, re-prices every instrument
+//!   of the underlying (risk arrays included) and re-margins the accounts exposed to it (reverse index: one
+//!   bit set of accounts per asset). On another asset (a stablecoin) it re-prices collateral and re-margins
+//!   its holders.
+//! - `fill`, `deposit`, `withdrawal`, `open_account` re-margin the one account.
+
+use crate::config::{
+    check_account, parse_instrument, AssetConfig, EngineParams, Genesis, CASH_ASSET,
+};
+use crate::error::EngineError;
+use crate::event::{
+    parse_input, Fill, Input, InputKind, LiquidationAlertOut, MarginOut, MarkOut, Output,
+    RejectedOut, Status, StatusOut, Transfer, FORMAT_VERSION,
+};
+use crate::margin::{account_margin, MarketView, PointLayout, Scratch};
+use crate::state::{
+    AccountState, AssetState, Basis, BitSet, Class, Computed, Figures, Instruments, Position,
+    Published, UnderlyingMarket, Valuation,
+};
+use rayon::prelude::*;
+use rtm2m_margin::account::Account;
+use rtm2m_margin::engine::Rtm2mParams;
+use rtm2m_margin::instrument::{Instrument, InstrumentKind};
+use rtm2m_margin::market::{AssetQuote, MarketSnapshot, UnderlyingQuote, VolSource};
+use rtm2m_margin::market_risk::MarketRisk;
+use rtm2m_margin::scenario::ScenarioGrid;
+use rtm2m_margin::MarginError;
+use rtm2m_market::event::{IndexStatus, IndexUpdate};
+use rtm2m_market::{Event, Timestamp};
+use std::collections::{BTreeMap, HashMap};
+
+/// What became of an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Applied: the state changed (or, for a halted index, was confirmed); journal it.
+    Applied,
+    /// Not applied; a `rejected` output says why. `stale_seq` when its seq is not after the last applied one
+    /// (a resumed run skips such lines silently).
+    Rejected {
+        /// The seq was not after the last applied one.
+        stale_seq: bool,
+    },
+}
+
+type Refusal = (String, String);
+
+fn refuse<T>(field: &str, reason: impl Into<String>) -> Result<T, Refusal> {
+    Err((field.to_owned(), reason.into()))
+}
+
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+
+fn seconds(ts: Timestamp) -> i64 {
+    ts.unix_nanos().div_euclid(NANOS_PER_SECOND)
+}
+
+/// RFC 3339 of `ts` truncated to the second (the margin library's `as_of` has whole seconds).
+fn as_of_text(ts: Timestamp) -> String {
+    let text = ts.to_string(); // YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ
+    format!("{}Z", &text[..19])
+}
+
+/// Oracle confidence in [0, 1] from an index's half-width: 1 − 10·(half-width / price), clamped, so a 0.5%
+/// half-width is the model's 0.95 threshold (`docs/engine.md` §5).
+pub fn confidence_of(price_usd: f64, half_width_usd: f64) -> f64 {
+    (1.0 - 10.0 * half_width_usd / price_usd).clamp(0.0, 1.0)
+}
+
+/// Mark IVs by instrument id, as the margin library's [`VolSource`]. A fitted surface (`rtm2m-surface`) can
+/// implement the same trait and take its place: the seam is this one call.
+struct MarkIvSource<'a> {
+    by_name: &'a HashMap<String, u32>,
+    iv: &'a [Option<f64>],
+}
+
+impl VolSource for MarkIvSource<'_> {
+    fn vol(&self, instrument: &str, _: &str, _: f64, _: f64, _: f64) -> Option<f64> {
+        self.by_name
+            .get(instrument)
+            .and_then(|&i| self.iv[i as usize])
+    }
+}
+
+fn reason_of(e: &MarginError) -> String {
+    match e {
+        MarginError::MissingMarketData { what, .. } => format!("missing market data: {what}"),
+        MarginError::Expired { reason, .. } => format!("expired without settlement: {reason}"),
+        MarginError::UnknownInstrument { reason, .. } => format!("unknown instrument: {reason}"),
+        MarginError::InvalidInput { field, reason, .. } => format!("{field}: {reason}"),
+        MarginError::Pricing { source, .. } => format!("pricing failed: {source}"),
+        MarginError::VectorFile { reason, .. } => reason.clone(),
+    }
+}
+
+/// The real-time margin engine. See the module documentation.
+pub struct Engine {
+    pub(crate) params: EngineParams,
+    pub(crate) model: Rtm2mParams,
+    pub(crate) grid: ScenarioGrid,
+    pub(crate) points: PointLayout,
+    /// Grid underlyings, sorted (the grid's order).
+    pub(crate) underlyings: Vec<String>,
+    pub(crate) grid_asset: Vec<u16>,
+    pub(crate) grid_spot: Vec<u32>,
+    pub(crate) markets: Vec<UnderlyingMarket>,
+    pub(crate) assets: Vec<AssetState>,
+    pub(crate) asset_by_name: HashMap<String, u16>,
+    pub(crate) inst: Instruments,
+    pub(crate) staged_iv: BTreeMap<u32, f64>,
+    pub(crate) accounts: Vec<AccountState>,
+    pub(crate) account_by_id: HashMap<String, u32>,
+    pub(crate) holders: Vec<BitSet>,
+    pub(crate) clock: Option<Timestamp>,
+    pub(crate) last_seq: u64,
+    pool: Option<rayon::ThreadPool>,
+    threads: usize,
+    scratch: Scratch,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("underlyings", &self.underlyings)
+            .field("instruments", &self.inst.len())
+            .field("accounts", &self.accounts.len())
+            .field("last_seq", &self.last_seq)
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+/// Margins `list` (account indices) in parallel when a pool is given; results in `list` order.
+fn margin_many(
+    view: &MarketView<'_>,
+    accounts: &[AccountState],
+    list: &[u32],
+    pool: Option<&rayon::ThreadPool>,
+    scratch: &mut Scratch,
+) -> Vec<Computed> {
+    // Accounts are margined in runs of CHUNK, each run prefetching the data of the accounts a few places
+    // ahead (the account record, then its positions): margining is bound by these cache misses.
+    const CHUNK: usize = 256;
+    let run = |s: &mut Scratch, part: &[u32], out: &mut Vec<Computed>| {
+        for (j, &a) in part.iter().enumerate() {
+            if let Some(&ahead) = part.get(j + 8) {
+                prefetch(&accounts[ahead as usize] as *const AccountState as *const u8);
+            }
+            if let Some(&ahead) = part.get(j + 4) {
+                prefetch(accounts[ahead as usize].positions.as_ptr() as *const u8);
+            }
+            out.push(account_margin(&accounts[a as usize], view, s, false));
+        }
+    };
+    match pool {
+        Some(pool) if list.len() >= 2 * CHUNK => pool.install(|| {
+            let parts: Vec<Vec<Computed>> = list
+                .par_chunks(CHUNK)
+                .map_init(Scratch::default, |s, part| {
+                    let mut out = Vec::with_capacity(part.len());
+                    run(s, part, &mut out);
+                    out
+                })
+                .collect();
+            parts.into_iter().flatten().collect()
+        }),
+        _ => {
+            let mut out = Vec::with_capacity(list.len());
+            run(scratch, list, &mut out);
+            out
+        }
+    }
+}
+
+/// A hint to bring the cache line at `p` closer (no effect on results; nothing is read).
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address; SSE is part of the x86-64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+impl Engine {
+    /// An engine with the configuration of `genesis` and no account yet (used by restore).
+    pub(crate) fn empty(
+        underlyings: Vec<String>,
+        asset_cfg: &BTreeMap<String, AssetConfig>,
+        params: EngineParams,
+        threads: usize,
+    ) -> Result<Engine, EngineError> {
+        let model = Rtm2mParams::rtm2m_default();
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |p| p.get())
+        } else {
+            threads
+        };
+        let pool = if threads > 1 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|k| format!("rtm2m-engine-{k}"))
+                    .build()
+                    .map_err(|e| EngineError::Threads(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let mut assets = Vec::new();
+        let mut asset_by_name = HashMap::new();
+        for (name, cfg) in asset_cfg {
+            asset_by_name.insert(name.clone(), assets.len() as u16);
+            assets.push(AssetState {
+                name: name.clone(),
+                cfg: cfg.clone(),
+                grid: underlyings.iter().position(|u| u == name).map(|g| g as u8),
+                price_usd: if underlyings.contains(name) {
+                    None
+                } else {
+                    cfg.price_usd
+                },
+                confidence: 1.0,
+            });
+        }
+        let grid_asset: Vec<u16> = underlyings.iter().map(|u| asset_by_name[u]).collect();
+        let mut engine = Engine {
+            params,
+            grid: ScenarioGrid {
+                underlyings: Vec::new(),
+                scenarios: Vec::new(),
+                local: Vec::new(),
+            },
+            points: PointLayout {
+                width: 0,
+                count: Vec::new(),
+                point: Vec::new(),
+                first: Vec::new(),
+                weight: Vec::new(),
+            },
+            model,
+            markets: vec![UnderlyingMarket::default(); underlyings.len()],
+            inst: Instruments::new(underlyings.len()),
+            holders: vec![BitSet::default(); assets.len()],
+            underlyings,
+            grid_asset,
+            grid_spot: Vec::new(),
+            assets,
+            asset_by_name,
+            staged_iv: BTreeMap::new(),
+            accounts: Vec::new(),
+            account_by_id: HashMap::new(),
+            clock: None,
+            last_seq: 0,
+            pool,
+            threads,
+            scratch: Scratch::default(),
+        };
+        engine.grid = ScenarioGrid::build(&engine.model.grid, &engine.market_for(None));
+        debug_assert_eq!(engine.grid.underlyings, engine.underlyings);
+        engine.points = PointLayout::of(&engine.grid);
+        for g in 0..engine.underlyings.len() {
+            let name = format!("{}_USDC", engine.underlyings[g]);
+            let parsed = Instrument::parse(&name).map_err(EngineError::Market)?;
+            let id = engine.inst.push(parsed, g as u8, engine.points.width);
+            engine.grid_spot.push(id);
+        }
+        Ok(engine)
+    }
+
+    /// Sets up an engine from an accounts file on `threads` worker threads (0: one per core); returns it with
+    /// the outputs of the starting accounts (`seq` 0).
+    pub fn new(genesis: &Genesis, threads: usize) -> Result<(Engine, Vec<Output>), EngineError> {
+        let mut e = Engine::empty(
+            genesis.underlyings.clone(),
+            &genesis.assets,
+            genesis.params.clone(),
+            threads,
+        )?;
+        let mut out = Vec::new();
+        for (k, a) in genesis.accounts.iter().enumerate() {
+            e.open_account(a, 0, None, &mut out)
+                .map_err(|(field, reason)| {
+                    crate::error::genesis(format!("accounts[{k}]: {field}"), reason)
+                })?;
+        }
+        Ok((e, out))
+    }
+
+    /// The market snapshot the margin library prices grid underlying `g` on (`None`: only what the scenario
+    /// grid needs).
+    fn market_for(&self, g: Option<usize>) -> MarketSnapshot {
+        let mut assets = BTreeMap::new();
+        let mut underlyings = BTreeMap::new();
+        for (k, u) in self.underlyings.iter().enumerate() {
+            let a = &self.assets[self.grid_asset[k] as usize];
+            assets.insert(
+                u.clone(),
+                AssetQuote {
+                    price_usd: self.markets[k].index_usd.unwrap_or(1.0),
+                    confidence: a.confidence,
+                    ewma_vol: a.cfg.ewma_vol,
+                    depth_usd: a.cfg.depth_usd,
+                    stablecoin: false,
+                    static_haircut: None,
+                },
+            );
+            let mut q = UnderlyingQuote {
+                rate: a.cfg.rate,
+                ..UnderlyingQuote::default()
+            };
+            if g == Some(k) {
+                let m = &self.markets[k];
+                let s = m.index_usd.unwrap_or(1.0);
+                q.perp_usd = m.perp.map(|b| b.at(s));
+                q.forwards = m
+                    .forwards
+                    .iter()
+                    .map(|(c, b)| (c.clone(), b.at(s)))
+                    .collect();
+                q.settlements = m.settlements.clone();
+            }
+            underlyings.insert(u.clone(), q);
+        }
+        let as_of = g
+            .and_then(|k| self.markets[k].tick_ts)
+            .map_or_else(|| "1970-01-01T00:00:00Z".to_owned(), as_of_text);
+        MarketSnapshot {
+            as_of,
+            assets,
+            underlyings,
+            mark_ivs: BTreeMap::new(),
+        }
+    }
+
+    /// Re-prices every instrument of grid underlying `g` listed before its last tick (values, Greeks, risk
+    /// arrays), in parallel chunks; each instrument's result does not depend on the chunking.
+    pub(crate) fn reprice(&mut self, g: usize) {
+        if self.markets[g].tick_ts.is_none() {
+            return;
+        }
+        let market = self.market_for(Some(g));
+        let ids: Vec<u32> = self.inst.by_grid[g]
+            .iter()
+            .copied()
+            .filter(|&i| !self.inst.pending[i as usize])
+            .collect();
+        let chunk = (ids.len() / (self.threads * 4)).max(32);
+        let vols = MarkIvSource {
+            by_name: &self.inst.by_name,
+            iv: &self.inst.iv,
+        };
+        let names = &self.inst.names;
+        let grid = &self.model.grid;
+        let build = |c: &[u32]| {
+            MarketRisk::build(
+                &market,
+                &vols,
+                grid,
+                c.iter().map(|&i| names[i as usize].as_str()),
+            )
+        };
+        let risks: Vec<Result<MarketRisk, MarginError>> = match &self.pool {
+            Some(pool) if ids.len() > chunk => {
+                pool.install(|| ids.par_chunks(chunk).map(build).collect())
+            }
+            _ => ids.chunks(chunk.max(1)).map(build).collect(),
+        };
+        let n = self.grid.len();
+        let w = self.points.width;
+        for (c, risk) in ids.chunks(chunk.max(1)).zip(risks) {
+            for &id in c {
+                let i = id as usize;
+                let outcome = risk.as_ref().map_err(reason_of).and_then(|r| {
+                    r.index_of("", &self.inst.names[i])
+                        .map(|j| (r, j))
+                        .map_err(|e| reason_of(&e))
+                });
+                match outcome {
+                    Ok((r, j)) => {
+                        debug_assert_eq!(r.scenario_count(), n);
+                        let p = &r.instruments[j];
+                        self.inst.val[i] = Valuation {
+                            ok: true,
+                            price_usd: p.price_usd,
+                            index_usd: p.index_usd,
+                            delta_coin: p.greeks.delta_coin,
+                            gamma_per_usd: p.greeks.gamma_per_usd,
+                            expiry_years: p.expiry_years,
+                        };
+                        self.inst.failure[i] = None;
+                        self.points.compress(
+                            g,
+                            r.array(j),
+                            &mut self.inst.arrays[i * w..(i + 1) * w],
+                        );
+                    }
+                    Err(reason) => {
+                        self.inst.val[i] = Valuation::default();
+                        self.inst.failure[i] = Some(reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn view(&self) -> MarketView<'_> {
+        MarketView {
+            inst: &self.inst,
+            assets: &self.assets,
+            grid_asset: &self.grid_asset,
+            grid_spot: &self.grid_spot,
+            points: &self.points,
+            params: &self.model,
+        }
+    }
+
+    /// Recomputes the exposure mask of account `a` and its bits in the reverse index.
+    pub(crate) fn refresh_mask(&mut self, a: usize) {
+        let acct = &self.accounts[a];
+        let mut mask = 0u64;
+        for p in &acct.positions {
+            mask |= 1 << self.grid_asset[self.inst.grid[p.inst as usize] as usize];
+        }
+        for &(asset, _) in &acct.collateral {
+            mask |= 1 << asset;
+        }
+        let old = acct.mask;
+        let mut diff = old ^ mask;
+        while diff != 0 {
+            let bit = diff.trailing_zeros() as usize;
+            self.holders[bit].set(a, mask & (1 << bit) != 0);
+            diff &= diff - 1;
+        }
+        self.accounts[a].mask = mask;
+    }
+
+    /// Stores `computed` as account `a`'s margin and emits what changed.
+    fn publish(
+        &mut self,
+        a: usize,
+        computed: Computed,
+        seq: u64,
+        ts: Option<Timestamp>,
+        out: &mut Vec<Output>,
+    ) {
+        let rel = self.params.margin_publish_rel;
+        let acct = &mut self.accounts[a];
+        let prev = acct.computed.status();
+        let new = computed.status().expect("a computed margin has a status");
+        if let Computed::Priced(f, status) = &computed {
+            let publish = match acct.published {
+                None => true,
+                Some(p) => {
+                    let scale = p.equity_usd.abs().max(p.im_usd).max(p.mm_usd).max(1.0);
+                    prev != Some(*status)
+                        || (f.equity_usd - p.equity_usd).abs() > rel * scale
+                        || (f.im_usd - p.im_usd).abs() > rel * scale
+                        || (f.mm_usd - p.mm_usd).abs() > rel * scale
+                }
+            };
+            if publish {
+                out.push(Output::Margin(MarginOut {
+                    v: FORMAT_VERSION,
+                    seq,
+                    ts,
+                    account: acct.id.clone(),
+                    status: *status,
+                    equity_usd: f.equity_usd,
+                    im_usd: f.im_usd,
+                    mm_usd: f.mm_usd,
+                    scenario_loss_usd: f.scenario_loss_usd,
+                    worst_scenario: f
+                        .worst_scenario
+                        .map(|w| self.grid.scenarios[w as usize].label.clone()),
+                }));
+                acct.published = Some(Published {
+                    equity_usd: f.equity_usd,
+                    im_usd: f.im_usd,
+                    mm_usd: f.mm_usd,
+                });
+            }
+        }
+        if prev != Some(new) {
+            let (f, reason) = match &computed {
+                Computed::Priced(f, _) => (Some(*f), None),
+                Computed::Unpriced(r) => (None, Some(r.clone())),
+                Computed::None => (None, None),
+            };
+            out.push(Output::Status(StatusOut {
+                v: FORMAT_VERSION,
+                seq,
+                ts,
+                account: acct.id.clone(),
+                from: prev,
+                to: new,
+                equity_usd: f.map(|f| f.equity_usd),
+                im_usd: f.map(|f| f.im_usd),
+                mm_usd: f.map(|f| f.mm_usd),
+                reason,
+            }));
+            if let (Some(f), Status::Liquidatable | Status::Bankrupt) = (f, new) {
+                out.push(Output::LiquidationAlert(LiquidationAlertOut {
+                    v: FORMAT_VERSION,
+                    seq,
+                    ts,
+                    account: acct.id.clone(),
+                    status: new,
+                    equity_usd: f.equity_usd,
+                    mm_usd: f.mm_usd,
+                    shortfall_usd: f.mm_usd - f.equity_usd,
+                }));
+            }
+        }
+        acct.computed = computed;
+    }
+
+    fn remargin_one(&mut self, a: usize, seq: u64, ts: Option<Timestamp>, out: &mut Vec<Output>) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let c = account_margin(&self.accounts[a], &self.view(), &mut scratch, false);
+        self.scratch = scratch;
+        self.publish(a, c, seq, ts, out);
+    }
+
+    /// Re-margins every account exposed to `asset` (the reverse index); returns how many.
+    fn remargin_holders(
+        &mut self,
+        asset: usize,
+        seq: u64,
+        ts: Timestamp,
+        out: &mut Vec<Output>,
+    ) -> u64 {
+        let mut list = Vec::new();
+        self.holders[asset].collect(&mut list);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let results = margin_many(
+            &self.view(),
+            &self.accounts,
+            &list,
+            self.pool.as_ref(),
+            &mut scratch,
+        );
+        self.scratch = scratch;
+        for (&a, c) in list.iter().zip(results) {
+            self.publish(a as usize, c, seq, Some(ts), out);
+        }
+        list.len() as u64
+    }
+
+    /// Reads and applies one input line (`line` is its 1-based number in the input, for rejections).
+    pub fn apply_line(&mut self, line: Option<u64>, text: &str, out: &mut Vec<Output>) -> Verdict {
+        match parse_input(text) {
+            Ok(input) => self.apply(&input, line, out),
+            Err(e) => {
+                out.push(Output::Rejected(RejectedOut {
+                    v: FORMAT_VERSION,
+                    seq: e.seq,
+                    ts: None,
+                    line,
+                    event_type: e.event_type,
+                    field: e.field,
+                    reason: e.reason,
+                }));
+                Verdict::Rejected { stale_seq: false }
+            }
+        }
+    }
+
+    /// Applies one input; its outputs (or its rejection) are appended to `out`.
+    pub fn apply(&mut self, input: &Input, line: Option<u64>, out: &mut Vec<Output>) -> Verdict {
+        let reject = |out: &mut Vec<Output>, (field, reason): Refusal, stale: bool| {
+            out.push(Output::Rejected(RejectedOut {
+                v: FORMAT_VERSION,
+                seq: Some(input.seq),
+                ts: Some(input.ts),
+                line,
+                event_type: Some(input.type_name().to_owned()),
+                field,
+                reason,
+            }));
+            Verdict::Rejected { stale_seq: stale }
+        };
+        if input.seq <= self.last_seq {
+            let why = format!(
+                "seq {} is not after the last applied seq {}",
+                input.seq, self.last_seq
+            );
+            return reject(out, ("seq".into(), why), true);
+        }
+        if let Some(clock) = self.clock {
+            let window_ns = (self.params.reorder_window_s * 1e9) as i64;
+            let behind = clock.unix_nanos().saturating_sub(input.ts.unix_nanos());
+            if behind > window_ns {
+                let why = format!(
+                    "ts {} is {:.3} s before the engine clock {}, beyond the reorder window of {} s",
+                    input.ts,
+                    behind as f64 / 1e9,
+                    clock,
+                    self.params.reorder_window_s
+                );
+                return reject(out, ("ts".into(), why), false);
+            }
+        }
+        let (seq, ts) = (input.seq, input.ts);
+        let mark = out.len();
+        let outcome = match &input.kind {
+            InputKind::Market(e) => self.market(e, seq, ts, out),
+            InputKind::Fill(f) => self.fill(f, seq, ts, out),
+            InputKind::Deposit(t) => self.deposit(t, seq, ts, out),
+            InputKind::Withdrawal(t) => self.withdrawal(t, seq, ts, out),
+            InputKind::OpenAccount(a) => self.open_account(a, seq, Some(ts), out),
+        };
+        match outcome {
+            Ok(()) => {
+                self.last_seq = seq;
+                self.clock = Some(self.clock.map_or(ts, |c| c.max(ts)));
+                Verdict::Applied
+            }
+            Err(r) => {
+                debug_assert_eq!(out.len(), mark, "a refused input emits nothing else");
+                out.truncate(mark);
+                reject(out, r, false)
+            }
+        }
+    }
+
+    fn grid_of(&self, underlying: &str) -> Result<usize, Refusal> {
+        self.underlyings
+            .iter()
+            .position(|u| u == underlying)
+            .ok_or_else(|| {
+                (
+                    "underlying".to_owned(),
+                    format!(
+                        "{underlying} is not one of the engine's underlyings ({})",
+                        self.underlyings.join(", ")
+                    ),
+                )
+            })
+    }
+
+    fn list(&mut self, parsed: Instrument) -> Result<u32, Refusal> {
+        if let Some(&id) = self.inst.by_name.get(&parsed.name) {
+            return Ok(id);
+        }
+        if self.inst.len() >= self.params.max_instruments {
+            return refuse(
+                "instrument",
+                format!(
+                    "cannot list {}: engine.max_instruments = {} reached",
+                    parsed.name, self.params.max_instruments
+                ),
+            );
+        }
+        let g = self.grid_of(&parsed.underlying)?;
+        Ok(self.inst.push(parsed, g as u8, self.points.width))
+    }
+
+    fn market(
+        &mut self,
+        e: &Event,
+        seq: u64,
+        ts: Timestamp,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Refusal> {
+        match e {
+            Event::Index(ix) => self.index(ix, seq, ts, out),
+            Event::OptionQuote(q) => {
+                let g = self.grid_of(&q.underlying)?;
+                let parsed = parse_instrument(&q.instrument, &self.underlyings)
+                    .map_err(|r| ("instrument".to_owned(), r))?;
+                let InstrumentKind::Option { expiry_code, expiry_unix_s, .. } = &parsed.kind else {
+                    return refuse("instrument", format!("{} is not an option", q.instrument));
+                };
+                if parsed.underlying != q.underlying {
+                    return refuse(
+                        "underlying",
+                        format!("{} is an option on {}, not {}", q.instrument, parsed.underlying, q.underlying),
+                    );
+                }
+                if *expiry_unix_s <= seconds(ts) {
+                    return refuse("instrument", format!("{} expired at {expiry_unix_s} s", q.instrument));
+                }
+                let Some(iv) = q.mark_iv else {
+                    return refuse("mark_iv", "required: the engine marks options on the venue's mark IV");
+                };
+                let code = expiry_code.clone();
+                let id = self.list(parsed)?;
+                self.staged_iv.insert(id, iv);
+                if let Some(f) = q.underlying_price {
+                    self.markets[g].staged_forwards.insert(
+                        code,
+                        Basis {
+                            price_usd: f,
+                            index_usd: q.index_price,
+                        },
+                    );
+                }
+                Ok(())
+            }
+            Event::Mark(m) => {
+                if !matches!(m.price_currency.as_str(), "USD" | "USDC" | "USDT") {
+                    return refuse(
+                        "price_currency",
+                        format!("{} is not USD, USDC or USDT", m.price_currency),
+                    );
+                }
+                let parsed = parse_instrument(&m.instrument, &self.underlyings)
+                    .map_err(|r| ("instrument".to_owned(), r))?;
+                let g = self.grid_of(&parsed.underlying)?;
+                let basis = Basis {
+                    price_usd: m.price,
+                    index_usd: None,
+                };
+                match &parsed.kind {
+                    InstrumentKind::Perpetual => {
+                        self.list(parsed)?;
+                        self.markets[g].staged_perp = Some(basis);
+                    }
+                    InstrumentKind::Future { expiry_code, expiry_unix_s } => {
+                        if *expiry_unix_s <= seconds(ts) {
+                            return refuse("instrument", format!("{} expired at {expiry_unix_s} s", m.instrument));
+                        }
+                        let code = expiry_code.clone();
+                        self.list(parsed)?;
+                        self.markets[g].staged_forwards.insert(code, basis);
+                    }
+                    _ => return refuse("instrument", format!("{} is not a future or perpetual", m.instrument)),
+                }
+                Ok(())
+            }
+            other => refuse(
+                "type",
+                format!(
+                    "`{}` events are not consumed by the engine (index events carry prices: aggregate venues with rtm2m-oracle first)",
+                    other.type_name()
+                ),
+            ),
+        }
+    }
+
+    fn index(
+        &mut self,
+        ix: &IndexUpdate,
+        seq: u64,
+        ts: Timestamp,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Refusal> {
+        let Some(&asset) = self.asset_by_name.get(&ix.underlying) else {
+            return refuse(
+                "underlying",
+                format!("asset {} is not configured", ix.underlying),
+            );
+        };
+        let asset = asset as usize;
+        let halted = ix.status == IndexStatus::Halted;
+        let Some(g) = self.assets[asset].grid.map(usize::from) else {
+            if !halted {
+                self.assets[asset].price_usd = Some(ix.price);
+                self.assets[asset].confidence = confidence_of(ix.price, ix.confidence);
+                self.remargin_holders(asset, seq, ts, out);
+            }
+            return Ok(());
+        };
+        let m = &mut self.markets[g];
+        m.halted = halted;
+        if halted {
+            return Ok(());
+        }
+        let s = ix.price;
+        for (code, b) in std::mem::take(&mut m.staged_forwards) {
+            m.forwards.insert(
+                code,
+                Basis {
+                    price_usd: b.price_usd,
+                    index_usd: Some(b.index_usd.unwrap_or(s)),
+                },
+            );
+        }
+        if let Some(b) = m.staged_perp.take() {
+            m.perp = Some(Basis {
+                price_usd: b.price_usd,
+                index_usd: Some(b.index_usd.unwrap_or(s)),
+            });
+        }
+        m.index_usd = Some(s);
+        m.tick_ts = Some(ts);
+        self.assets[asset].price_usd = Some(s);
+        self.assets[asset].confidence = confidence_of(s, ix.confidence);
+        let inst = &mut self.inst;
+        self.staged_iv.retain(|&i, iv| {
+            if inst.grid[i as usize] as usize == g {
+                inst.iv[i as usize] = Some(*iv);
+                false
+            } else {
+                true
+            }
+        });
+        let now_s = seconds(ts);
+        let mut settled = BTreeMap::new();
+        for &i in &inst.by_grid[g] {
+            let i = i as usize;
+            inst.pending[i] = false;
+            if inst.expiry_s[i] <= now_s {
+                if let Some(code) = inst.expiry_code(i) {
+                    if !m.settlements.contains_key(code) {
+                        m.settlements.insert(code.to_owned(), s);
+                        settled.insert(code.to_owned(), s);
+                    }
+                }
+            }
+        }
+        self.reprice(g);
+        let m = &self.markets[g];
+        let mut valued = 0;
+        for &i in &self.inst.by_grid[g] {
+            valued += u64::from(self.inst.val[i as usize].ok);
+        }
+        let mark_at = out.len();
+        out.push(Output::Mark(MarkOut {
+            v: FORMAT_VERSION,
+            seq,
+            ts,
+            underlying: ix.underlying.clone(),
+            index_usd: s,
+            perp_usd: m.perp.map(|b| b.at(s)),
+            forwards_usd: m
+                .forwards
+                .iter()
+                .filter(|(c, _)| !m.settlements.contains_key(*c))
+                .map(|(c, b)| (c.clone(), b.at(s)))
+                .collect(),
+            settled_usd: settled,
+            instruments_valued: valued,
+            instruments_unvalued: self.inst.by_grid[g].len() as u64 - valued,
+            accounts_remargined: 0,
+        }));
+        let n = self.remargin_holders(asset, seq, ts, out);
+        if let Output::Mark(mk) = &mut out[mark_at] {
+            mk.accounts_remargined = n;
+        }
+        Ok(())
+    }
+
+    fn account_index(&self, id: &str) -> Result<usize, Refusal> {
+        self.account_by_id
+            .get(id)
+            .map(|&a| a as usize)
+            .ok_or_else(|| ("account".to_owned(), format!("unknown account {id}")))
+    }
+
+    fn fill(
+        &mut self,
+        f: &Fill,
+        seq: u64,
+        ts: Timestamp,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Refusal> {
+        let a = self.account_index(&f.account)?;
+        let Some(&id) = self.inst.by_name.get(&f.instrument) else {
+            return refuse(
+                "instrument",
+                format!(
+                    "unknown instrument {} (listed by the accounts file, an option quote or a mark)",
+                    f.instrument
+                ),
+            );
+        };
+        let i = id as usize;
+        if self.inst.expiry_s[i] <= seconds(ts) {
+            return refuse(
+                "instrument",
+                format!("{} expired at {} s", f.instrument, self.inst.expiry_s[i]),
+            );
+        }
+        let class = self.inst.class[i];
+        let max = self.params.max_positions_per_account;
+        let acct = &mut self.accounts[a];
+        let at = acct.positions.binary_search_by_key(&id, |p| p.inst);
+        if at.is_err() && acct.positions.len() + acct.collateral.len() >= max {
+            return refuse(
+                "instrument",
+                format!("account {} already has {max} positions", f.account),
+            );
+        }
+        let (q, px) = (f.size, f.price_usd);
+        let old = match at {
+            Ok(k) => acct.positions[k],
+            Err(_) => Position {
+                inst: id,
+                size: 0.0,
+                entry_usd: 0.0,
+            },
+        };
+        let mut new = old;
+        new.size = old.size + q;
+        if new.size.abs() <= 1e-12 * old.size.abs().max(q.abs()) {
+            new.size = 0.0;
+        }
+        match class {
+            Class::Future | Class::Perpetual => {
+                if old.size == 0.0 || old.size.signum() == q.signum() {
+                    // Adding: average entry, weighted by size.
+                    if new.size != 0.0 {
+                        new.entry_usd = (old.size * old.entry_usd + q * px) / new.size;
+                    }
+                } else {
+                    // Reducing: realise P&L on the closed part; a flip opens the rest at the fill price.
+                    let closed = q.abs().min(old.size.abs());
+                    acct.cash_usd += closed * (px - old.entry_usd) * old.size.signum();
+                    if new.size != 0.0 && new.size.signum() != old.size.signum() {
+                        new.entry_usd = px;
+                    }
+                }
+            }
+            Class::Option | Class::Spot => {
+                acct.cash_usd -= q * px;
+                new.entry_usd = 0.0;
+            }
+        }
+        acct.cash_usd -= f.fee_usd;
+        match (at, new.size == 0.0) {
+            (Ok(k), true) => {
+                acct.positions.remove(k);
+            }
+            (Ok(k), false) => acct.positions[k] = new,
+            (Err(_), true) => {}
+            (Err(k), false) => acct.positions.insert(k, new),
+        }
+        self.refresh_mask(a);
+        self.remargin_one(a, seq, Some(ts), out);
+        Ok(())
+    }
+
+    fn transfer_asset(&self, t: &Transfer) -> Result<Option<u16>, Refusal> {
+        if t.asset == CASH_ASSET {
+            return Ok(None);
+        }
+        self.asset_by_name
+            .get(&t.asset)
+            .map(|&x| Some(x))
+            .ok_or_else(|| {
+                (
+                    "asset".to_owned(),
+                    format!("asset {} is not configured (USD is cash)", t.asset),
+                )
+            })
+    }
+
+    fn deposit(
+        &mut self,
+        t: &Transfer,
+        seq: u64,
+        ts: Timestamp,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Refusal> {
+        let a = self.account_index(&t.account)?;
+        let asset = self.transfer_asset(t)?;
+        let max = self.params.max_positions_per_account;
+        let acct = &mut self.accounts[a];
+        match asset {
+            None => acct.cash_usd += t.amount,
+            Some(x) => match acct.collateral.binary_search_by_key(&x, |c| c.0) {
+                Ok(k) => acct.collateral[k].1 += t.amount,
+                Err(k) => {
+                    if acct.positions.len() + acct.collateral.len() >= max {
+                        return refuse(
+                            "asset",
+                            format!("account {} already has {max} lines", t.account),
+                        );
+                    }
+                    acct.collateral.insert(k, (x, t.amount));
+                }
+            },
+        }
+        self.refresh_mask(a);
+        self.remargin_one(a, seq, Some(ts), out);
+        Ok(())
+    }
+
+    fn withdrawal(
+        &mut self,
+        t: &Transfer,
+        seq: u64,
+        ts: Timestamp,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Refusal> {
+        let a = self.account_index(&t.account)?;
+        let asset = self.transfer_asset(t)?;
+        let before = self.accounts[a].clone();
+        let acct = &mut self.accounts[a];
+        match asset {
+            None => {
+                if acct.cash_usd < t.amount {
+                    return refuse(
+                        "amount",
+                        format!("account {} has {} USD of cash", t.account, acct.cash_usd),
+                    );
+                }
+                acct.cash_usd -= t.amount;
+            }
+            Some(x) => {
+                let k = acct
+                    .collateral
+                    .binary_search_by_key(&x, |c| c.0)
+                    .map_err(|_| {
+                        (
+                            "asset".to_owned(),
+                            format!("account {} holds no {}", t.account, t.asset),
+                        )
+                    })?;
+                let held = acct.collateral[k].1;
+                if held < t.amount {
+                    return refuse(
+                        "amount",
+                        format!("account {} holds {held} {}", t.account, t.asset),
+                    );
+                }
+                if held == t.amount {
+                    acct.collateral.remove(k);
+                } else {
+                    acct.collateral[k].1 = held - t.amount;
+                }
+            }
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let c = account_margin(&self.accounts[a], &self.view(), &mut scratch, false);
+        self.scratch = scratch;
+        let refusal = match &c {
+            Computed::Priced(_, Status::Healthy) => None,
+            Computed::Priced(f, _) => Some(format!(
+                "would leave equity {} USD below the initial margin {} USD",
+                f.equity_usd, f.im_usd
+            )),
+            Computed::Unpriced(r) => Some(format!("the margin after it cannot be computed: {r}")),
+            Computed::None => Some("no margin".into()),
+        };
+        if let Some(r) = refusal {
+            self.accounts[a] = before;
+            return refuse("amount", r);
+        }
+        self.refresh_mask(a);
+        self.publish(a, c, seq, Some(ts), out);
+        Ok(())
+    }
+
+    /// Creates an account (accounts file or `open_account` event).
+    fn open_account(
+        &mut self,
+        a: &Account,
+        seq: u64,
+        ts: Option<Timestamp>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Refusal> {
+        let cfg: BTreeMap<String, AssetConfig> = self
+            .assets
+            .iter()
+            .map(|x| (x.name.clone(), x.cfg.clone()))
+            .collect();
+        check_account(
+            a,
+            &cfg,
+            &self.underlyings,
+            self.params.max_positions_per_account,
+        )?;
+        if self.account_by_id.contains_key(&a.id) {
+            return refuse("account.id", format!("account {} already exists", a.id));
+        }
+        if self.accounts.len() >= self.params.max_accounts {
+            return refuse(
+                "account",
+                format!("engine.max_accounts = {} reached", self.params.max_accounts),
+            );
+        }
+        let mut parsed = Vec::new();
+        let mut new_names = std::collections::BTreeSet::new();
+        for p in &a.positions {
+            let i = parse_instrument(&p.instrument, &self.underlyings)
+                .map_err(|r| ("positions.instrument".to_owned(), r))?;
+            if !self.inst.by_name.contains_key(&i.name) {
+                new_names.insert(i.name.clone());
+            }
+            parsed.push(i);
+        }
+        if self.inst.len() + new_names.len() > self.params.max_instruments {
+            return refuse(
+                "positions",
+                format!(
+                    "engine.max_instruments = {} reached",
+                    self.params.max_instruments
+                ),
+            );
+        }
+        let mut cash = a.cash_usd;
+        let mut net: BTreeMap<u32, (f64, f64)> = BTreeMap::new(); // id → (size, Σ size·entry)
+        for (p, i) in a.positions.iter().zip(parsed) {
+            if p.size == 0.0 {
+                continue;
+            }
+            let id = self.list(i)?;
+            let e = net.entry(id).or_insert((0.0, 0.0));
+            e.0 += p.size;
+            e.1 += p.size * p.entry_price_usd.unwrap_or(0.0);
+        }
+        let mut positions = Vec::new();
+        for (id, (size, notional)) in net {
+            let linear = matches!(
+                self.inst.class[id as usize],
+                Class::Future | Class::Perpetual
+            );
+            if size == 0.0 {
+                // Offsetting lines of a future: their value Σ size·(P − entry) = −Σ size·entry is fixed cash.
+                if linear {
+                    cash -= notional;
+                }
+                continue;
+            }
+            positions.push(Position {
+                inst: id,
+                size,
+                entry_usd: if linear { notional / size } else { 0.0 },
+            });
+        }
+        let mut collateral: BTreeMap<u16, f64> = BTreeMap::new();
+        for c in &a.collateral {
+            *collateral
+                .entry(self.asset_by_name[&c.asset])
+                .or_insert(0.0) += c.amount;
+        }
+        let idx = self.accounts.len();
+        self.accounts.push(AccountState {
+            id: a.id.clone(),
+            cash_usd: cash,
+            funding_usd: a.accrued_funding_usd,
+            collateral: collateral.into_iter().filter(|c| c.1 > 0.0).collect(),
+            positions,
+            mask: 0,
+            computed: Computed::None,
+            published: None,
+        });
+        self.account_by_id.insert(a.id.clone(), idx as u32);
+        self.refresh_mask(idx);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let c = account_margin(&self.accounts[idx], &self.view(), &mut scratch, false);
+        self.scratch = scratch;
+        self.publish(idx, c, seq, ts, out);
+        Ok(())
+    }
+
+    /// The last applied seq (0 before any).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The engine clock: the latest `ts` applied.
+    pub fn clock(&self) -> Option<Timestamp> {
+        self.clock
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Scenarios of the grid.
+    pub fn scenario_count(&self) -> usize {
+        self.grid.len()
+    }
+
+    /// Number of accounts.
+    pub fn account_count(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Number of positions over all accounts.
+    pub fn position_count(&self) -> usize {
+        self.accounts.iter().map(|a| a.positions.len()).sum()
+    }
+
+    /// Number of listed instruments.
+    pub fn instrument_count(&self) -> usize {
+        self.inst.len()
+    }
+
+    /// The stored margin of account `id`.
+    pub fn margin_of(&self, id: &str) -> Option<&Computed> {
+        self.account_by_id
+            .get(id)
+            .map(|&a| &self.accounts[a as usize].computed)
+    }
+
+    /// Ids of the accounts, in creation order.
+    pub fn account_ids(&self) -> impl Iterator<Item = &str> {
+        self.accounts.iter().map(|a| a.id.as_str())
+    }
+
+    /// The account as the portfolio format writes it (cash includes realised P&L and premiums; positions
+    /// netted per instrument, futures at their average entry).
+    pub fn account(&self, id: &str) -> Option<Account> {
+        let a = &self.accounts[*self.account_by_id.get(id)? as usize];
+        Some(Account {
+            id: a.id.clone(),
+            cash_usd: a.cash_usd,
+            accrued_funding_usd: a.funding_usd,
+            collateral: a
+                .collateral
+                .iter()
+                .map(|&(x, amount)| rtm2m_margin::account::Collateral {
+                    asset: self.assets[x as usize].name.clone(),
+                    amount,
+                })
+                .collect(),
+            positions: a
+                .positions
+                .iter()
+                .map(|p| rtm2m_margin::account::Position {
+                    instrument: self.inst.names[p.inst as usize].clone(),
+                    size: p.size,
+                    entry_price_usd: matches!(
+                        self.inst.class[p.inst as usize],
+                        Class::Future | Class::Perpetual
+                    )
+                    .then_some(p.entry_usd),
+                })
+                .collect(),
+            ..Account::default()
+        })
+    }
+
+    /// The index of `underlying` at its last tick.
+    pub fn index_usd(&self, underlying: &str) -> Option<f64> {
+        let g = self.underlyings.iter().position(|u| u == underlying)?;
+        self.markets[g].index_usd
+    }
+
+    /// The valuation of an instrument at its underlying's last tick: (price USD, delta coin), or why none.
+    pub fn valuation(&self, name: &str) -> Option<Result<(f64, f64), String>> {
+        let i = *self.inst.by_name.get(name)? as usize;
+        let v = &self.inst.val[i];
+        Some(if v.ok {
+            Ok((v.price_usd, v.delta_coin))
+        } else {
+            Err(self.inst.failure[i]
+                .clone()
+                .unwrap_or_else(|| "no valuation yet".into()))
+        })
+    }
+
+    /// The label of scenario `s`.
+    pub fn scenario_label(&self, s: u32) -> Option<&str> {
+        self.grid
+            .scenarios
+            .get(s as usize)
+            .map(|x| x.label.as_str())
+    }
+
+    /// Recomputes every account's margin from scratch (readable scenario reduction, one thread) and checks
+    /// it equals the stored, incrementally maintained one to the bit; the error names the first account that
+    /// differs. An audit of the incremental path.
+    pub fn verify_incremental(&self) -> Result<(), String> {
+        let view = self.view();
+        let mut s = Scratch::default();
+        for a in &self.accounts {
+            let fresh = account_margin(a, &view, &mut s, true);
+            let same = match (&fresh, &a.computed) {
+                (Computed::Priced(f, x), Computed::Priced(g, y)) => {
+                    x == y
+                        && f.equity_usd.to_bits() == g.equity_usd.to_bits()
+                        && f.im_usd.to_bits() == g.im_usd.to_bits()
+                        && f.mm_usd.to_bits() == g.mm_usd.to_bits()
+                        && f.scenario_loss_usd.to_bits() == g.scenario_loss_usd.to_bits()
+                        && f.worst_scenario == g.worst_scenario
+                }
+                (x, y) => x == y,
+            };
+            if !same {
+                return Err(format!(
+                    "account {}: stored {:?}, from scratch {:?}",
+                    a.id, a.computed, fresh
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Figures of an account's stored margin, when priced.
+    pub fn figures_of(&self, id: &str) -> Option<(Figures, Status)> {
+        match self.margin_of(id)? {
+            Computed::Priced(f, s) => Some((*f, *s)),
+            _ => None,
+        }
+    }
+}

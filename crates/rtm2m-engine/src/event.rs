@@ -1,0 +1,693 @@
+//! Input and output events of the engine, one JSON object per line (format in `docs/engine.md` §3–4).
+//!
+//! Every input line carries `"type"`, `"v":1` (optional, default 1), `"ts"` (RFC 3339) and `"seq"`, the
+//! stream's sequence number, strictly increasing. Market events are `rtm2m_market::Event`s (the format of
+//! `docs/events.md`) with `seq` added; account events (`fill`, `deposit`, `withdrawal`, `open_account`) are
+//! defined here. Outputs (`mark`, `margin`, `status`, `liquidation_alert`, `rejected`) carry the `seq` and
+//! `ts` of the input that caused them.
+
+use rtm2m_margin::account::Account;
+use rtm2m_market::{Event, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// The version of the engine's event format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The most bytes of one input line.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A fill: `size` of `instrument` bought (> 0) or sold (< 0) by `account` at `price_usd`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fill {
+    /// Account id.
+    pub account: String,
+    /// Instrument name (Deribit naming).
+    pub instrument: String,
+    /// Signed size, coins of the underlying (options: contracts on one coin); > 0 buys.
+    pub size: f64,
+    /// Price, USD: per coin for futures, perpetuals and spot; the premium per contract for options.
+    pub price_usd: f64,
+    /// Fee paid, USD (≥ 0).
+    pub fee_usd: f64,
+}
+
+/// A deposit or withdrawal of `amount` of `asset` (`USD` for cash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer {
+    /// Account id.
+    pub account: String,
+    /// A configured asset, or `USD` for cash.
+    pub asset: String,
+    /// Units moved (> 0).
+    pub amount: f64,
+}
+
+/// What an input event does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputKind {
+    /// Market data.
+    Market(Event),
+    /// A trade of an account.
+    Fill(Fill),
+    /// Collateral or cash in.
+    Deposit(Transfer),
+    /// Collateral or cash out (refused when it would leave the account below its initial margin).
+    Withdrawal(Transfer),
+    /// A new account (portfolio format of `docs/margin.md` §5).
+    OpenAccount(Account),
+}
+
+/// One input event with its stream sequence number and time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    /// Stream sequence number (strictly increasing, gaps allowed).
+    pub seq: u64,
+    /// When the event became known.
+    pub ts: Timestamp,
+    /// What it does.
+    pub kind: InputKind,
+}
+
+impl Input {
+    /// The `"type"` tag.
+    pub fn type_name(&self) -> &'static str {
+        match &self.kind {
+            InputKind::Market(e) => e.type_name(),
+            InputKind::Fill(_) => "fill",
+            InputKind::Deposit(_) => "deposit",
+            InputKind::Withdrawal(_) => "withdrawal",
+            InputKind::OpenAccount(_) => "open_account",
+        }
+    }
+}
+
+/// Why an input line could not be read as an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    /// The line's `seq`, when it could be read.
+    pub seq: Option<u64>,
+    /// The line's `type`, when it could be read.
+    pub event_type: Option<String>,
+    /// The field at fault (`json` for the line as a whole).
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+struct Peek<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    seq: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FillWire {
+    #[serde(rename = "type")]
+    _kind: String,
+    #[serde(default)]
+    v: Option<u64>,
+    #[serde(rename = "seq")]
+    _seq: u64,
+    ts: Timestamp,
+    account: String,
+    instrument: String,
+    size: f64,
+    price_usd: f64,
+    #[serde(default)]
+    fee_usd: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferWire {
+    #[serde(rename = "type")]
+    _kind: String,
+    #[serde(default)]
+    v: Option<u64>,
+    #[serde(rename = "seq")]
+    _seq: u64,
+    ts: Timestamp,
+    account: String,
+    asset: String,
+    amount: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenWire {
+    #[serde(rename = "type")]
+    _kind: String,
+    #[serde(default)]
+    v: Option<u64>,
+    #[serde(rename = "seq")]
+    _seq: u64,
+    ts: Timestamp,
+    account: Account,
+}
+
+/// The field a serde_json message names (`missing field `size``, `unknown field `x``), else `json`.
+fn field_of(message: &str) -> String {
+    for prefix in ["missing field `", "unknown field `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some(end) = rest.find('`') {
+                return rest[..end].to_owned();
+            }
+        }
+    }
+    "json".into()
+}
+
+fn check_version(v: Option<u64>) -> Result<(), (String, String)> {
+    match v {
+        None | Some(1) => Ok(()),
+        Some(other) => Err((
+            "v".into(),
+            format!("version {other} is not supported (1 is)"),
+        )),
+    }
+}
+
+fn finite(field: &str, x: f64) -> Result<f64, (String, String)> {
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err((field.into(), format!("must be finite, got {x}")))
+    }
+}
+
+fn fill_from_wire(w: FillWire) -> Result<Input, (String, String)> {
+    check_version(w.v)?;
+    let size = finite("size", w.size)?;
+    if size == 0.0 {
+        return Err(("size".into(), "must not be 0".into()));
+    }
+    let price_usd = finite("price_usd", w.price_usd)?;
+    if price_usd < 0.0 {
+        return Err(("price_usd".into(), format!("must be ≥ 0, got {price_usd}")));
+    }
+    let fee_usd = finite("fee_usd", w.fee_usd)?;
+    if fee_usd < 0.0 {
+        return Err(("fee_usd".into(), format!("must be ≥ 0, got {fee_usd}")));
+    }
+    Ok(Input {
+        seq: w._seq,
+        ts: w.ts,
+        kind: InputKind::Fill(Fill {
+            account: w.account,
+            instrument: w.instrument,
+            size,
+            price_usd,
+            fee_usd,
+        }),
+    })
+}
+
+/// Reads one input line (without its newline) into an event; the error names the field and the reason.
+pub fn parse_input(text: &str) -> Result<Input, ParseError> {
+    let fail = |seq: Option<u64>, ty: Option<&str>, (field, reason): (String, String)| ParseError {
+        seq,
+        event_type: ty.map(str::to_owned),
+        field,
+        reason,
+    };
+    if text.len() > MAX_LINE_BYTES {
+        return Err(fail(
+            None,
+            None,
+            (
+                "line".into(),
+                format!("is longer than {MAX_LINE_BYTES} bytes"),
+            ),
+        ));
+    }
+    let peek: Peek<'_> =
+        serde_json::from_str(text).map_err(|e| fail(None, None, ("json".into(), e.to_string())))?;
+    let seq = match &peek.seq {
+        None => {
+            return Err(fail(
+                None,
+                peek.kind.as_deref(),
+                ("seq".into(), "required".into()),
+            ))
+        }
+        Some(v) => v.as_u64().ok_or_else(|| {
+            fail(
+                None,
+                peek.kind.as_deref(),
+                (
+                    "seq".into(),
+                    format!("must be a non-negative integer, got {v}"),
+                ),
+            )
+        })?,
+    };
+    let kind = peek
+        .kind
+        .as_deref()
+        .ok_or_else(|| fail(Some(seq), None, ("type".into(), "required".into())))?;
+    let serde_fail = |e: serde_json::Error| {
+        let m = e.to_string();
+        fail(Some(seq), Some(kind), (field_of(&m), m))
+    };
+    let (ts, body) = match kind {
+        "fill" => {
+            let w: FillWire = serde_json::from_str(text).map_err(serde_fail)?;
+            return fill_from_wire(w).map_err(|e| fail(Some(seq), Some(kind), e));
+        }
+        "deposit" | "withdrawal" => {
+            let w: TransferWire = serde_json::from_str(text).map_err(serde_fail)?;
+            let t = || -> Result<Transfer, (String, String)> {
+                check_version(w.v)?;
+                let amount = finite("amount", w.amount)?;
+                if amount <= 0.0 {
+                    return Err(("amount".into(), format!("must be > 0, got {amount}")));
+                }
+                Ok(Transfer {
+                    account: w.account.clone(),
+                    asset: w.asset.clone(),
+                    amount,
+                })
+            };
+            let t = t().map_err(|e| fail(Some(seq), Some(kind), e))?;
+            let body = if kind == "deposit" {
+                InputKind::Deposit(t)
+            } else {
+                InputKind::Withdrawal(t)
+            };
+            (w.ts, body)
+        }
+        "open_account" => {
+            let w: OpenWire = serde_json::from_str(text).map_err(serde_fail)?;
+            check_version(w.v).map_err(|e| fail(Some(seq), Some(kind), e))?;
+            (w.ts, InputKind::OpenAccount(w.account))
+        }
+        _ if rtm2m_market::event::EVENT_TYPES.contains(&kind) => {
+            let mut value: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| fail(Some(seq), Some(kind), ("json".into(), e.to_string())))?;
+            if let Some(o) = value.as_object_mut() {
+                o.remove("seq");
+            }
+            let event: Event = serde_json::from_value(value).map_err(|e| {
+                let m = e.to_string();
+                let field = m.split(':').next().unwrap_or("event").trim().to_owned();
+                fail(Some(seq), Some(kind), (field, m))
+            })?;
+            (event.ts(), InputKind::Market(event))
+        }
+        other => {
+            return Err(fail(
+                Some(seq),
+                Some(other),
+                (
+                    "type".into(),
+                    format!(
+                        "`{other}` is not an event type (fill, deposit, withdrawal, open_account, or a market event of docs/events.md)"
+                    ),
+                ),
+            ))
+        }
+    };
+    Ok(Input {
+        seq,
+        ts,
+        kind: body,
+    })
+}
+
+#[derive(Serialize)]
+struct FillOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    v: u32,
+    seq: u64,
+    ts: Timestamp,
+    account: &'a str,
+    instrument: &'a str,
+    size: f64,
+    price_usd: f64,
+    #[serde(skip_serializing_if = "is_zero")]
+    fee_usd: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+#[derive(Serialize)]
+struct TransferOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    v: u32,
+    seq: u64,
+    ts: Timestamp,
+    account: &'a str,
+    asset: &'a str,
+    amount: f64,
+}
+
+/// The canonical JSON line (without newline) of an input: `type`, `v`, `seq`, `ts`, then its fields (market
+/// events in the market crate's canonical order).
+pub fn input_to_json(input: &Input) -> String {
+    let kind = input.type_name();
+    match &input.kind {
+        InputKind::Market(e) => {
+            let text = serde_json::to_string(e).expect("a market event serialises");
+            // The market crate writes `{"type":"…","v":1,…}`: the seq goes after the version.
+            match text.find("\"v\":1,") {
+                Some(at) => {
+                    let cut = at + "\"v\":1,".len();
+                    format!("{}\"seq\":{},{}", &text[..cut], input.seq, &text[cut..])
+                }
+                None => format!("{{\"seq\":{},{}", input.seq, &text[1..]),
+            }
+        }
+        InputKind::Fill(f) => serde_json::to_string(&FillOut {
+            kind,
+            v: FORMAT_VERSION,
+            seq: input.seq,
+            ts: input.ts,
+            account: &f.account,
+            instrument: &f.instrument,
+            size: f.size,
+            price_usd: f.price_usd,
+            fee_usd: f.fee_usd,
+        })
+        .expect("a fill serialises"),
+        InputKind::Deposit(t) | InputKind::Withdrawal(t) => serde_json::to_string(&TransferOut {
+            kind,
+            v: FORMAT_VERSION,
+            seq: input.seq,
+            ts: input.ts,
+            account: &t.account,
+            asset: &t.asset,
+            amount: t.amount,
+        })
+        .expect("a transfer serialises"),
+        InputKind::OpenAccount(a) => serde_json::json!({
+            "type": kind,
+            "v": FORMAT_VERSION,
+            "seq": input.seq,
+            "ts": input.ts.to_string(),
+            "account": account_json(a),
+        })
+        .to_string(),
+    }
+}
+
+/// An account in the portfolio format (`docs/margin.md` §5).
+pub fn account_json(a: &Account) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    o.insert("id".into(), a.id.clone().into());
+    o.insert("cash_usd".into(), a.cash_usd.into());
+    if a.accrued_funding_usd != 0.0 {
+        o.insert("accrued_funding_usd".into(), a.accrued_funding_usd.into());
+    }
+    o.insert(
+        "collateral".into(),
+        a.collateral
+            .iter()
+            .map(|c| serde_json::json!({"asset": c.asset, "amount": c.amount}))
+            .collect(),
+    );
+    o.insert(
+        "positions".into(),
+        a.positions
+            .iter()
+            .map(|p| {
+                let mut m = serde_json::json!({"instrument": p.instrument, "size": p.size});
+                if let Some(e) = p.entry_price_usd {
+                    m["entry_price_usd"] = e.into();
+                }
+                m
+            })
+            .collect(),
+    );
+    serde_json::Value::Object(o)
+}
+
+/// Health of an account as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Equity ≥ IM.
+    Healthy,
+    /// MM ≤ equity < IM.
+    MarginCall,
+    /// 0 < equity < MM.
+    Liquidatable,
+    /// Equity ≤ 0.
+    Bankrupt,
+    /// The margin cannot be computed: an instrument held has no valuation (no index tick yet, no mark IV,
+    /// expired without settlement) or a collateral asset has no price.
+    Unpriced,
+}
+
+impl Status {
+    /// The wire name (`margin_call`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Healthy => "healthy",
+            Status::MarginCall => "margin_call",
+            Status::Liquidatable => "liquidatable",
+            Status::Bankrupt => "bankrupt",
+            Status::Unpriced => "unpriced",
+        }
+    }
+
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Status::Healthy => 0,
+            Status::MarginCall => 1,
+            Status::Liquidatable => 2,
+            Status::Bankrupt => 3,
+            Status::Unpriced => 4,
+        }
+    }
+
+    pub(crate) fn from_code(c: u8) -> Option<Status> {
+        Some(match c {
+            0 => Status::Healthy,
+            1 => Status::MarginCall,
+            2 => Status::Liquidatable,
+            3 => Status::Bankrupt,
+            4 => Status::Unpriced,
+            _ => return None,
+        })
+    }
+}
+
+/// An underlying re-marked by an index tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarkOut {
+    /// Format version (1).
+    pub v: u32,
+    /// Input seq.
+    pub seq: u64,
+    /// Input ts.
+    pub ts: Timestamp,
+    /// The underlying.
+    pub underlying: String,
+    /// Index, USD.
+    pub index_usd: f64,
+    /// Perpetual mark, USD (absent before any perpetual mark).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perp_usd: Option<f64>,
+    /// Forward per expiry code, USD.
+    pub forwards_usd: BTreeMap<String, f64>,
+    /// Expiries settled by this tick (code → settlement price, USD).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub settled_usd: BTreeMap<String, f64>,
+    /// Instruments of the underlying valued.
+    pub instruments_valued: u64,
+    /// Instruments of the underlying that could not be valued (their holders are `unpriced`).
+    pub instruments_unvalued: u64,
+    /// Accounts re-margined.
+    pub accounts_remargined: u64,
+}
+
+/// An account's margin, published when it moved by more than `margin_publish_rel` or its status changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarginOut {
+    /// Format version (1).
+    pub v: u32,
+    /// Input seq (0 for the accounts file).
+    pub seq: u64,
+    /// Input ts (absent for the accounts file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Timestamp>,
+    /// Account id.
+    pub account: String,
+    /// Status.
+    pub status: Status,
+    /// Equity, USD.
+    pub equity_usd: f64,
+    /// Initial margin, USD.
+    pub im_usd: f64,
+    /// Maintenance margin, USD.
+    pub mm_usd: f64,
+    /// Worst scenario loss (≥ 0), USD.
+    pub scenario_loss_usd: f64,
+    /// Label of the worst scenario (absent when no scenario loses).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_scenario: Option<String>,
+}
+
+/// A status transition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusOut {
+    /// Format version (1).
+    pub v: u32,
+    /// Input seq.
+    pub seq: u64,
+    /// Input ts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Timestamp>,
+    /// Account id.
+    pub account: String,
+    /// Previous status (absent for a new account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Status>,
+    /// New status.
+    pub to: Status,
+    /// Equity, USD (absent when unpriced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equity_usd: Option<f64>,
+    /// IM, USD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub im_usd: Option<f64>,
+    /// MM, USD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mm_usd: Option<f64>,
+    /// Why the margin cannot be computed (status `unpriced`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An account became liquidatable or bankrupt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiquidationAlertOut {
+    /// Format version (1).
+    pub v: u32,
+    /// Input seq.
+    pub seq: u64,
+    /// Input ts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Timestamp>,
+    /// Account id.
+    pub account: String,
+    /// `liquidatable` or `bankrupt`.
+    pub status: Status,
+    /// Equity, USD.
+    pub equity_usd: f64,
+    /// MM, USD.
+    pub mm_usd: f64,
+    /// MM − equity, USD (> 0).
+    pub shortfall_usd: f64,
+}
+
+/// An input that was not applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RejectedOut {
+    /// Format version (1).
+    pub v: u32,
+    /// The input's seq, when it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The input's ts, when it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Timestamp>,
+    /// 1-based line of the input file, when read from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The input's type, when it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// The field at fault.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// An output event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Output {
+    /// An underlying re-marked.
+    Mark(MarkOut),
+    /// An account's margin.
+    Margin(MarginOut),
+    /// A status transition.
+    Status(StatusOut),
+    /// Liquidation alert.
+    LiquidationAlert(LiquidationAlertOut),
+    /// A rejected input.
+    Rejected(RejectedOut),
+}
+
+impl Output {
+    /// The `"type"` tag.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Output::Mark(_) => "mark",
+            Output::Margin(_) => "margin",
+            Output::Status(_) => "status",
+            Output::LiquidationAlert(_) => "liquidation_alert",
+            Output::Rejected(_) => "rejected",
+        }
+    }
+
+    /// The canonical JSON line, without newline.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("outputs hold only finite numbers and strings")
+    }
+
+    /// Appends the canonical JSON line with its newline to `buf`.
+    pub fn write_line(&self, buf: &mut Vec<u8>) {
+        serde_json::to_writer(&mut *buf, self)
+            .expect("outputs hold only finite numbers and strings");
+        buf.push(b'\n');
+    }
+
+    /// The account it is about, if any.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Output::Margin(m) => Some(&m.account),
+            Output::Status(s) => Some(&s.account),
+            Output::LiquidationAlert(a) => Some(&a.account),
+            Output::Mark(_) | Output::Rejected(_) => None,
+        }
+    }
+
+    /// (status, equity, IM, MM) where the output carries them, for the journal's queryable columns.
+    pub fn figures(&self) -> (Option<Status>, Option<f64>, Option<f64>, Option<f64>) {
+        match self {
+            Output::Margin(m) => (
+                Some(m.status),
+                Some(m.equity_usd),
+                Some(m.im_usd),
+                Some(m.mm_usd),
+            ),
+            Output::Status(s) => (Some(s.to), s.equity_usd, s.im_usd, s.mm_usd),
+            Output::LiquidationAlert(a) => {
+                (Some(a.status), Some(a.equity_usd), None, Some(a.mm_usd))
+            }
+            Output::Mark(_) | Output::Rejected(_) => (None, None, None, None),
+        }
+    }
+
+    /// The input seq that caused it (None for a rejected line with no readable seq).
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Output::Mark(m) => Some(m.seq),
+            Output::Margin(m) => Some(m.seq),
+            Output::Status(s) => Some(s.seq),
+            Output::LiquidationAlert(a) => Some(a.seq),
+            Output::Rejected(r) => r.seq,
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Surface refits of a real Deribit BTC chain (`../shared`: the 2026-02-06 04:30 snapshot, 930 instruments,
+//! 12 expiries): the whole chain cold (from quotes, no previous fit) and warm (every expiry refitted from its
+//! previous parameters), one expiry after one of its quotes changes, and one expiry's SVI fit alone.
+//! Skipped with a note when `../shared` is absent.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use rtm2m_market::event::Event;
+use rtm2m_market::import::{import_file, Format};
+use rtm2m_surface::slice::{fit_svi, FitGrids};
+use rtm2m_surface::surface::sinh_grid;
+use rtm2m_surface::{SurfaceConfig, SurfaceEngine};
+use std::path::Path;
+
+const CHAIN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/deribit_svcj_snapshots/deribit_options_snapshot_20260206T043012Z.csv"
+);
+
+fn btc_quotes() -> Option<Vec<Event>> {
+    if !Path::new(CHAIN).exists() {
+        eprintln!("note: ../shared absent, skipping the surface benchmarks");
+        return None;
+    }
+    let imported =
+        import_file(Format::DeribitSnapshot, Path::new(CHAIN)).expect("the snapshot imports");
+    Some(
+        imported
+            .events
+            .into_iter()
+            .filter(|e| matches!(e, Event::OptionQuote(q) if q.underlying == "BTC"))
+            .collect(),
+    )
+}
+
+fn surface(c: &mut Criterion) {
+    let Some(events) = btc_quotes() else {
+        return;
+    };
+    let mut engine = SurfaceEngine::new(SurfaceConfig::default()).expect("default config");
+    for e in &events {
+        engine.apply(e).expect("real quotes apply");
+    }
+    let now = engine.last_event().expect("events");
+    engine.refit(now);
+
+    let mut group = c.benchmark_group("btc_chain_930_instruments");
+    group.bench_function("cold_refit", |b| {
+        b.iter(|| {
+            engine.invalidate(true);
+            black_box(engine.refit(now))
+        })
+    });
+    group.bench_function("warm_refit", |b| {
+        b.iter(|| {
+            engine.invalidate(false);
+            black_box(engine.refit(now))
+        })
+    });
+    // One quote of the middle expiry moves by a tick and back: only that expiry is refitted.
+    let quotes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OptionQuote(q) if q.bid.is_some() && q.ask.is_some() => Some(q.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut expiries: Vec<_> = quotes.iter().map(|q| q.expiry).collect();
+    expiries.sort();
+    expiries.dedup();
+    let middle = expiries[expiries.len() / 2];
+    let target = quotes
+        .iter()
+        .find(|q| q.expiry == middle)
+        .expect("a two-sided quote")
+        .clone();
+    let mut flip = false;
+    group.bench_function("one_expiry_after_a_quote_change", |b| {
+        b.iter(|| {
+            flip = !flip;
+            let mut q = target.clone();
+            if flip {
+                q.bid = q.bid.map(|x| x + 0.0005);
+            }
+            engine
+                .apply(&Event::OptionQuote(q))
+                .expect("a real quote applies");
+            black_box(engine.refit(now))
+        })
+    });
+    group.finish();
+
+    // The SVI fit of the middle expiry alone, cold (two starts) and warm (one).
+    let config = SurfaceConfig::default();
+    let surface = engine.surface("BTC").expect("BTC was fitted");
+    let slice = surface.slice(middle).expect("the middle expiry is fitted");
+    let points = slice.quotes.points.clone();
+    let coarse = sinh_grid(-1.5, 2.0, 41);
+    let grids = FitGrids {
+        butterfly: &coarse,
+        calendar: &coarse,
+    };
+    let warm = slice.free;
+    let mut group = c.benchmark_group(format!("one_expiry_{}_quotes", points.len()));
+    group.bench_function("svi_fit_cold", |b| {
+        b.iter(|| black_box(fit_svi(&points, &config, grids, None, None, None)))
+    });
+    group.bench_function("svi_fit_warm", |b| {
+        b.iter(|| black_box(fit_svi(&points, &config, grids, None, None, Some(&warm))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, surface);
+criterion_main!(benches);

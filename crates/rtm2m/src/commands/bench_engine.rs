@@ -1,0 +1,222 @@
+//! `rtm2m bench engine`: the real-time engine on a seeded synthetic population (`--accounts`, `--positions`)
+//! holding a synthetic chain the size of Deribit's (1,760 options on BTC and ETH, futures, perpetuals):
+//! (1) index tick → every exposed account re-margined, p50/p99 latency; (2) one fill → its account
+//! re-margined, p50/p99; (3) sustained durable ingest (journal with `synchronous=FULL`, group commit,
+//! outputs written to a file) in events per second; and the peak resident memory.
+
+use super::bench::BenchArgs;
+use super::run::{ingest, IngestOptions};
+use anyhow::Context;
+use rtm2m_engine::event::{input_to_json, InputKind, Output};
+use rtm2m_engine::synthetic::{account_events, index_walk, population, ChainSpec, Universe};
+use rtm2m_engine::{Engine, Genesis};
+use rtm2m_journal::writer::Writer;
+use rtm2m_journal::{Group, Journal, SyncMode};
+use rtm2m_market::Timestamp;
+use std::io::{BufWriter, Write};
+use std::time::{Duration, Instant};
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let k = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
+    sorted[k - 1]
+}
+
+/// Peak resident set size of this process, MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Runs `rtm2m bench engine`.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.accounts > 0, "--accounts: must be at least 1");
+    anyhow::ensure!(
+        args.positions >= args.accounts,
+        "--positions: must be at least --accounts"
+    );
+    let threads = if args.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |p| p.get())
+    } else {
+        args.threads
+    };
+    let start = Timestamp::parse_rfc3339("2026-01-05T15:00:00Z").context("start time")?;
+    let spec = ChainSpec::default_at(start);
+    let chain = spec.initial_events();
+    let mut universe = Universe::from_events(&chain);
+    let mut out: Vec<Output> = Vec::new();
+    {
+        let empty = Genesis::from_json(r#"{"accounts": []}"#)?;
+        let (mut e, _) = Engine::new(&empty, threads)?;
+        for ev in &chain {
+            e.apply(ev, None, &mut out);
+        }
+        universe.value_with(&e);
+    }
+    let t = Instant::now();
+    let genesis = population(args.accounts, args.positions, &universe, 7);
+    let (mut engine, _) = Engine::new(&genesis, threads)?;
+    let setup_s = t.elapsed().as_secs_f64();
+    out.clear();
+    let t = Instant::now();
+    for ev in &chain {
+        engine.apply(ev, None, &mut out);
+    }
+    let first_margin_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "engine: {} accounts, {} positions, {} instruments, {} scenarios, {threads} threads; set up in {setup_s:.2} s, chain and first margins in {first_margin_s:.2} s",
+        engine.account_count(),
+        engine.position_count(),
+        engine.instrument_count(),
+        engine.scenario_count()
+    );
+
+    // (1) Index ticks, alternating BTC and ETH, 0.05% steps.
+    let tick_count = (args.repeat.max(1) * 40).max(100);
+    let walk = index_walk(
+        &[("BTC".into(), 90_000.0), ("ETH".into(), 3_000.0)],
+        tick_count,
+        0.0005,
+        start,
+        100_000_000,
+        engine.last_seq() + 1,
+        11,
+    );
+    let mut tick_ms = Vec::with_capacity(walk.len());
+    let mut remargined = 0u64;
+    for ev in &walk {
+        out.clear();
+        let t = Instant::now();
+        engine.apply(ev, None, &mut out);
+        tick_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        if let Some(Output::Mark(m)) = out.first() {
+            remargined += m.accounts_remargined;
+        }
+    }
+    tick_ms.sort_by(f64::total_cmp);
+    let accounts_per_tick = remargined as f64 / walk.len() as f64;
+
+    // (2) Single fills.
+    let clock = engine.clock().unwrap_or(start);
+    let after_ticks = Timestamp::from_unix_nanos(clock.unix_nanos() + 1_000_000_000);
+    let fills: Vec<_> = account_events(
+        &genesis,
+        &universe,
+        50_000,
+        after_ticks,
+        engine.last_seq() + 1,
+        12,
+    )
+    .into_iter()
+    .filter(|e| matches!(e.kind, InputKind::Fill(_)))
+    .collect();
+    let mut fill_us = Vec::with_capacity(fills.len());
+    for ev in &fills {
+        out.clear();
+        let t = Instant::now();
+        engine.apply(ev, None, &mut out);
+        fill_us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    fill_us.sort_by(f64::total_cmp);
+
+    // (3) Durable ingest of account events through the journal, as `rtm2m run` does it.
+    let ingest_count = 1_000_000;
+    let lines: Vec<String> = account_events(
+        &genesis,
+        &universe,
+        ingest_count,
+        Timestamp::from_unix_nanos(after_ticks.unix_nanos() + 1_000_000_000),
+        engine.last_seq() + 1,
+        13,
+    )
+    .iter()
+    .map(input_to_json)
+    .collect();
+    let dir = std::env::temp_dir().join(format!("rtm2m-bench-engine-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut journal = Journal::open(&dir, SyncMode::Full)?;
+    journal.init("{\"bench\": true}", &[])?;
+    let out_path = dir.join("out.jsonl");
+    let mut out_file = BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&out_path).context("bench output file")?,
+    );
+    let hook = Box::new(move |_: &Group, bodies: &[String]| -> Result<(), String> {
+        for b in bodies {
+            out_file
+                .write_all(b.as_bytes())
+                .map_err(|e| e.to_string())?;
+            out_file.write_all(b"\n").map_err(|e| e.to_string())?;
+        }
+        out_file.flush().map_err(|e| e.to_string())
+    });
+    let writer = Writer::spawn(journal, 1, hook);
+    let opts = IngestOptions {
+        group_events: 20_000,
+        group_time: Duration::from_millis(5),
+        snapshot_every: 0,
+        processed_seq: 0,
+        processed_line: 0,
+        progress: false,
+    };
+    let t = Instant::now();
+    let stats = ingest(
+        &mut engine,
+        &writer,
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(k, l)| Ok((k as u64 + 1, l))),
+        &opts,
+    );
+    let finished = writer.finish();
+    let ingest_s = t.elapsed().as_secs_f64();
+    let stats = stats?;
+    finished?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let events_per_s = stats.lines as f64 / ingest_s;
+    let rss = peak_rss_mib();
+
+    let (t50, t99) = (percentile(&tick_ms, 0.5), percentile(&tick_ms, 0.99));
+    let (f50, f99) = (percentile(&fill_us, 0.5), percentile(&fill_us, 0.99));
+    println!(
+        "index tick -> all exposed accounts re-margined: {} ticks, {accounts_per_tick:.0} accounts each: p50 {t50:.2} ms, p99 {t99:.2} ms, max {:.2} ms",
+        tick_ms.len(),
+        tick_ms.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "single fill -> its account re-margined: {} fills: p50 {f50:.2} us, p99 {f99:.2} us",
+        fill_us.len()
+    );
+    println!(
+        "durable ingest (synchronous=FULL, {} commits, outputs to a file): {} events ({} applied, {} rejected) in {ingest_s:.2} s: {events_per_s:.0} events/s",
+        stats.groups, stats.lines, stats.applied, stats.rejected
+    );
+    println!(
+        "peak RSS: {}",
+        rss.map_or("unknown".into(), |r| format!("{r:.0} MiB"))
+    );
+    if args.json {
+        let summary = serde_json::json!({
+            "name": "engine",
+            "accounts": engine.account_count(),
+            "positions": engine.position_count(),
+            "instruments": engine.instrument_count(),
+            "scenarios": engine.scenario_count(),
+            "threads": threads,
+            "tick_accounts": accounts_per_tick,
+            "tick_p50_ms": t50,
+            "tick_p99_ms": t99,
+            "fill_p50_us": f50,
+            "fill_p99_us": f99,
+            "ingest_events_per_s": events_per_s,
+            "peak_rss_mib": rss,
+        });
+        println!("{summary}");
+    }
+    Ok(())
+}
