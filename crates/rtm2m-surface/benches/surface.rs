@@ -1,8 +1,13 @@
 //! Surface refits of a real Deribit BTC chain (`../shared`: the 2026-02-06 04:30 snapshot, 930 instruments,
 //! 12 expiries): the whole chain cold (from quotes, no previous fit) and warm (every expiry refitted from its
-//! previous parameters), one expiry after one of its quotes changes, and one expiry's SVI fit alone.
+//! previous parameters), one expiry after one of its quotes changes, and one expiry's SVI fit alone; each in
+//! wall time and in the benchmark thread's CPU time.
 //! Skipped with a note when `../shared` is absent.
 
+mod cpu_time;
+
+use cpu_time::ThreadCpuTime;
+use criterion::measurement::Measurement;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use rtm2m_market::event::Event;
 use rtm2m_market::import::{import_file, Format};
@@ -32,7 +37,8 @@ fn btc_quotes() -> Option<Vec<Event>> {
     )
 }
 
-fn surface(c: &mut Criterion) {
+/// The benchmarks, in wall time and in the thread's CPU time (the machine is shared: report both).
+fn surface<M: Measurement>(c: &mut Criterion<M>) {
     let Some(events) = btc_quotes() else {
         return;
     };
@@ -110,5 +116,10 @@ fn surface(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, surface);
-criterion_main!(benches);
+criterion_group!(wall_time, surface);
+criterion_group! {
+    name = thread_cpu_time;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = surface
+}
+criterion_main!(wall_time, thread_cpu_time);

@@ -264,9 +264,10 @@ pub fn fit_svi(
                 ],
                 bounds,
             );
-            // Polish the better start from a fresh small simplex (a collapsed simplex stalls Nelder–Mead).
+            // Polish the better start from a fresh small simplex (a collapsed simplex stalls Nelder–Mead),
+            // on three fifths of a warm refit's budget.
             let p = first.params;
-            fit.set_evaluations_per_start(config.evaluations_warm);
+            fit.set_evaluations_per_start((config.evaluations_warm * 3 / 5).max(10));
             let polished = fit.fit(&[([p.m, p.sigma.ln()], [0.1 * m_step, 0.15])], bounds);
             if polished.objective <= first.objective {
                 polished

@@ -12,7 +12,7 @@ use crate::quotes::{Exclusion, InstrumentQuote};
 use crate::slice::{
     fit_quality, fit_svi, prepare_quotes, FitGrids, SliceKind, SliceQuotes, SviFit,
 };
-use crate::svi::{repair_butterfly, SviRaw};
+use crate::svi::{repair_butterfly, SviRaw, BUTTERFLY_REPAIR_MARGIN};
 use rtm2m_market::time::parse_deribit_expiry;
 use rtm2m_market::Timestamp;
 use std::collections::{BTreeMap, HashMap};
@@ -967,11 +967,11 @@ fn repair_slice_cached(
     memo: &mut Option<(SviRaw, SviRaw, f64)>,
 ) -> (SviRaw, Repair, ArbitrageCheck) {
     let (first, clear_of_floor) = scan_slice(raw, previous, grid);
-    if first.g_min >= 0.0 && clear_of_floor {
+    if first.g_min >= BUTTERFLY_REPAIR_MARGIN && clear_of_floor {
         return (*raw, Repair::default(), first);
     }
     let mut repair = Repair::default();
-    let (mut p, t) = if first.g_min >= 0.0 {
+    let (mut p, t) = if first.g_min >= BUTTERFLY_REPAIR_MARGIN {
         (*raw, 0.0)
     } else {
         match memo {
