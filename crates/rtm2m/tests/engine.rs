@@ -441,3 +441,45 @@ fn sigkill_at_random_points_loses_no_acknowledged_event() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn proof_from_a_data_directory_matches_the_proof_from_the_run_outputs() {
+    // The journal's recorded outputs and the `--out` file of the same run are two routes to the same margin
+    // state: the roots must agree and the account's proof must verify on both.
+    let dir = temp_dir("proof");
+    let (g, events) = world(30, 600, 40, 11);
+    let (accounts, path) = write_world(&dir, &g, &events, &[]);
+    let (data, out) = (dir.join("data"), dir.join("out.jsonl"));
+    let r = rtm2m(&[
+        "run",
+        "--events",
+        p(&path),
+        "--accounts",
+        p(&accounts),
+        "--data-dir",
+        p(&data),
+        "--out",
+        p(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let id = g.accounts[0].id.clone();
+    let proof = |source: &str, path: &Path| {
+        let r = rtm2m(&["proof", "--account", &id, source, p(path)]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        serde_json::from_slice::<serde_json::Value>(&r.stdout).expect("proof json")
+    };
+    let (from_journal, from_out) = (proof("--data-dir", &data), proof("--state", &out));
+    assert_eq!(from_journal["root"], from_out["root"]);
+    assert_eq!(from_journal["verified"], serde_json::json!(true));
+    assert_eq!(from_out["verified"], serde_json::json!(true));
+    // A directory without a journal is refused by name.
+    let r = rtm2m(&[
+        "proof",
+        "--account",
+        &id,
+        "--data-dir",
+        p(&dir.join("nowhere")),
+    ]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no journal"));
+}

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::Args;
+use rtm2m_journal::{Journal, SyncMode, DB_FILE};
 use rtm2m_proof::attest::KeeperKey;
 use rtm2m_proof::eip712::{Domain, MarginAttestation};
 use rtm2m_proof::hash::{parse_hex_array, to_hex};
@@ -10,7 +11,26 @@ use rtm2m_proof::merkle::{verify, MarginCommitment};
 use rtm2m_proof::sum_tree::LiabilityTree;
 use rtm2m_proof::{AccountStatus, Fixed18, MarginState, ProofError};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The output lines an engine journal recorded, in emission order, as one JSON Lines text.
+fn journal_outputs(dir: &Path) -> anyhow::Result<String> {
+    if !dir.join(DB_FILE).is_file() {
+        anyhow::bail!(
+            "{}: no journal ({DB_FILE}) in this directory",
+            dir.display()
+        );
+    }
+    let journal = Journal::open(dir, SyncMode::Full)?;
+    let mut text = String::new();
+    journal.for_each_output(|line| {
+        text.push_str(line);
+        if !line.ends_with('\n') {
+            text.push('\n');
+        }
+    })?;
+    Ok(text)
+}
 
 /// Arguments of `rtm2m proof`.
 #[derive(Debug, Args)]
@@ -20,8 +40,16 @@ pub struct ProofArgs {
     pub account: String,
     /// Margin state file: a JSON document `{"accounts": [...]}`, the JSON Lines of `rtm2m margin --json`,
     /// or the engine's output stream (latest `margin` line per account); format in docs/proofs.md.
+    #[arg(
+        long,
+        required_unless_present = "data_dir",
+        conflicts_with = "data_dir"
+    )]
+    pub state: Option<PathBuf>,
+    /// An engine data directory (`rtm2m run --data-dir`): the state is the latest `margin` output of each
+    /// account recorded in its journal.
     #[arg(long)]
-    pub state: PathBuf,
+    pub data_dir: Option<PathBuf>,
     /// Also sign a keeper attestation of the account's verdict with the secp256k1 secret key (hex) in this
     /// file; needs --chain-id, --contract, --timestamp-s and --sequence.
     #[arg(long, requires_all = ["chain_id", "contract", "timestamp_s", "sequence"])]
@@ -50,10 +78,19 @@ pub struct ProofArgs {
 
 /// Runs `rtm2m proof`: prints one JSON document.
 pub fn run(args: &ProofArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.state)
-        .with_context(|| format!("cannot read {}", args.state.display()))?;
-    let state = MarginState::from_json(&text)
-        .with_context(|| format!("margin state {}", args.state.display()))?;
+    let (text, source) = match (&args.state, &args.data_dir) {
+        (Some(path), _) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        (None, Some(dir)) => (
+            journal_outputs(dir)?,
+            format!("journal in {}", dir.display()),
+        ),
+        (None, None) => anyhow::bail!("--state or --data-dir is required"),
+    };
+    let state = MarginState::from_json(&text).with_context(|| format!("margin state {source}"))?;
 
     let commitment = MarginCommitment::new(&state)?;
     let root = commitment.root();
