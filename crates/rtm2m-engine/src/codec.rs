@@ -445,7 +445,7 @@ impl Engine {
             })?;
             e.account_by_id.insert(id.clone(), a as u32);
             e.accounts.push(AccountState {
-                id,
+                id: id.into(),
                 cash_usd,
                 funding_usd,
                 collateral,

@@ -105,6 +105,8 @@ pub struct Engine {
     pub(crate) model: Rtm2mParams,
     pub(crate) grid: ScenarioGrid,
     pub(crate) points: PointLayout,
+    /// The scenarios' labels, shared with the outputs that name them.
+    labels: Vec<std::sync::Arc<str>>,
     /// Grid underlyings, sorted (the grid's order).
     pub(crate) underlyings: Vec<String>,
     pub(crate) grid_asset: Vec<u16>,
@@ -136,45 +138,165 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// Margins `list` (account indices) in parallel when a pool is given; results in `list` order.
+/// What re-margining one account stores: its margin, and its published figures when it publishes.
+type Change = (Computed, Option<Published>);
+
+/// The context of a publication decision.
+struct Publishing<'a> {
+    rel: f64,
+    /// Label of each scenario.
+    labels: &'a [std::sync::Arc<str>],
+    seq: u64,
+    ts: Option<Timestamp>,
+}
+
+/// Decides what storing `computed` as `acct`'s margin publishes, appending the outputs to `out` (in this
+/// order): a margin update when the status changed or equity, IM or MM moved by more than `rel` of the
+/// account's scale since the last publication; a status transition when the status changed, with a
+/// liquidation alert when it became liquidatable or bankrupt. Reads the account only, so accounts are
+/// decided in parallel and committed in list order.
+fn decide(
+    acct: &AccountState,
+    computed: Computed,
+    p: &Publishing<'_>,
+    out: &mut Vec<Output>,
+) -> Change {
+    let (seq, ts) = (p.seq, p.ts);
+    let prev = acct.computed.status();
+    let new = computed.status().expect("a computed margin has a status");
+    let mut published = None;
+    if let Computed::Priced(f, status) = &computed {
+        let publish = match acct.published {
+            None => true,
+            Some(last) => {
+                let scale = last
+                    .equity_usd
+                    .abs()
+                    .max(last.im_usd)
+                    .max(last.mm_usd)
+                    .max(1.0);
+                prev != Some(*status)
+                    || (f.equity_usd - last.equity_usd).abs() > p.rel * scale
+                    || (f.im_usd - last.im_usd).abs() > p.rel * scale
+                    || (f.mm_usd - last.mm_usd).abs() > p.rel * scale
+            }
+        };
+        if publish {
+            out.push(Output::Margin(MarginOut {
+                v: FORMAT_VERSION,
+                seq,
+                ts,
+                account: acct.id.clone(),
+                status: *status,
+                equity_usd: f.equity_usd,
+                im_usd: f.im_usd,
+                mm_usd: f.mm_usd,
+                scenario_loss_usd: f.scenario_loss_usd,
+                worst_scenario: f.worst_scenario.map(|w| p.labels[w as usize].clone()),
+            }));
+            published = Some(Published {
+                equity_usd: f.equity_usd,
+                im_usd: f.im_usd,
+                mm_usd: f.mm_usd,
+            });
+        }
+    }
+    if prev != Some(new) {
+        let (f, reason) = match &computed {
+            Computed::Priced(f, _) => (Some(*f), None),
+            Computed::Unpriced(r) => (None, Some(r.clone())),
+            Computed::None => (None, None),
+        };
+        out.push(Output::Status(StatusOut {
+            v: FORMAT_VERSION,
+            seq,
+            ts,
+            account: acct.id.clone(),
+            from: prev,
+            to: new,
+            equity_usd: f.map(|f| f.equity_usd),
+            im_usd: f.map(|f| f.im_usd),
+            mm_usd: f.map(|f| f.mm_usd),
+            reason,
+        }));
+        if let (Some(f), Status::Liquidatable | Status::Bankrupt) = (f, new) {
+            out.push(Output::LiquidationAlert(LiquidationAlertOut {
+                v: FORMAT_VERSION,
+                seq,
+                ts,
+                account: acct.id.clone(),
+                status: new,
+                equity_usd: f.equity_usd,
+                mm_usd: f.mm_usd,
+                shortfall_usd: f.mm_usd - f.equity_usd,
+            }));
+        }
+    }
+    (computed, published)
+}
+
+/// The changes of a run of accounts and their outputs, in order.
+type Run = (Vec<Change>, Vec<Output>);
+
+/// Margins `list` (account indices) and decides what each publishes, in parallel when a pool is given;
+/// runs in `list` order.
 fn margin_many(
     view: &MarketView<'_>,
     accounts: &[AccountState],
     list: &[u32],
+    publishing: &Publishing<'_>,
     pool: Option<&rayon::ThreadPool>,
     scratch: &mut Scratch,
-) -> Vec<Computed> {
-    // Accounts are margined in runs of CHUNK, each run prefetching the data of the accounts a few places
-    // ahead (the account record, then its positions): margining is bound by these cache misses.
+) -> Vec<Run> {
+    // Accounts are margined in runs of CHUNK, each account prefetching the data of the ones a few places
+    // ahead: the account record, then its positions and collateral, then the unit rows its positions
+    // read. Margining is bound by these cache misses.
     const CHUNK: usize = 256;
-    let run = |s: &mut Scratch, part: &[u32], out: &mut Vec<Computed>| {
+    let w = view.points.width;
+    let arrays = &view.inst.arrays;
+    let run = |s: &mut Scratch, part: &[u32]| -> Run {
+        let mut changes = Vec::with_capacity(part.len());
+        let mut outputs = Vec::with_capacity(part.len());
         for (j, &a) in part.iter().enumerate() {
             if let Some(&ahead) = part.get(j + 8) {
                 prefetch(&accounts[ahead as usize] as *const AccountState as *const u8);
             }
             if let Some(&ahead) = part.get(j + 4) {
-                prefetch(accounts[ahead as usize].positions.as_ptr() as *const u8);
+                let acct = &accounts[ahead as usize];
+                prefetch_slice(&acct.positions);
+                prefetch_slice(&acct.collateral);
             }
-            out.push(account_margin(&accounts[a as usize], view, s, false));
+            if let Some(&ahead) = part.get(j + 1) {
+                for p in &accounts[ahead as usize].positions {
+                    let i = p.inst as usize;
+                    prefetch_slice(&arrays[i * w..(i + 1) * w]);
+                }
+            }
+            let acct = &accounts[a as usize];
+            let computed = account_margin(acct, view, s, false);
+            changes.push(decide(acct, computed, publishing, &mut outputs));
         }
+        (changes, outputs)
     };
     match pool {
         Some(pool) if list.len() >= 2 * CHUNK => pool.install(|| {
-            let parts: Vec<Vec<Computed>> = list
-                .par_chunks(CHUNK)
-                .map_init(Scratch::default, |s, part| {
-                    let mut out = Vec::with_capacity(part.len());
-                    run(s, part, &mut out);
-                    out
-                })
-                .collect();
-            parts.into_iter().flatten().collect()
+            list.par_chunks(CHUNK)
+                .map_init(Scratch::default, |s, part| run(s, part))
+                .collect()
         }),
-        _ => {
-            let mut out = Vec::with_capacity(list.len());
-            run(scratch, list, &mut out);
-            out
-        }
+        _ => vec![run(scratch, list)],
+    }
+}
+
+/// Prefetches every cache line of `items` (no effect on results).
+#[inline(always)]
+fn prefetch_slice<T>(items: &[T]) {
+    let bytes = std::mem::size_of_val(items);
+    let start = items.as_ptr() as *const u8;
+    let mut off = 0;
+    while off < bytes {
+        prefetch(start.wrapping_add(off));
+        off += 64;
     }
 }
 
@@ -239,13 +361,8 @@ impl Engine {
                 scenarios: Vec::new(),
                 local: Vec::new(),
             },
-            points: PointLayout {
-                width: 0,
-                count: Vec::new(),
-                point: Vec::new(),
-                first: Vec::new(),
-                weight: Vec::new(),
-            },
+            points: PointLayout::from_parts(Vec::new(), Vec::new(), Vec::new()),
+            labels: Vec::new(),
             model,
             markets: vec![UnderlyingMarket::default(); underlyings.len()],
             inst: Instruments::new(underlyings.len()),
@@ -267,6 +384,12 @@ impl Engine {
         engine.grid = ScenarioGrid::build(&engine.model.grid, &engine.market_for(None));
         debug_assert_eq!(engine.grid.underlyings, engine.underlyings);
         engine.points = PointLayout::of(&engine.grid);
+        engine.labels = engine
+            .grid
+            .scenarios
+            .iter()
+            .map(|s| s.label.as_str().into())
+            .collect();
         for g in 0..engine.underlyings.len() {
             let name = format!("{}_USDC", engine.underlyings[g]);
             let parsed = Instrument::parse(&name).map_err(EngineError::Market)?;
@@ -452,75 +575,23 @@ impl Engine {
         ts: Option<Timestamp>,
         out: &mut Vec<Output>,
     ) {
-        let rel = self.params.margin_publish_rel;
+        let publishing = Publishing {
+            rel: self.params.margin_publish_rel,
+            labels: &self.labels,
+            seq,
+            ts,
+        };
+        let change = decide(&self.accounts[a], computed, &publishing, out);
+        self.commit(a, change);
+    }
+
+    /// Stores a [`Change`] decided for account `a`.
+    fn commit(&mut self, a: usize, (computed, published): Change) {
         let acct = &mut self.accounts[a];
-        let prev = acct.computed.status();
-        let new = computed.status().expect("a computed margin has a status");
-        if let Computed::Priced(f, status) = &computed {
-            let publish = match acct.published {
-                None => true,
-                Some(p) => {
-                    let scale = p.equity_usd.abs().max(p.im_usd).max(p.mm_usd).max(1.0);
-                    prev != Some(*status)
-                        || (f.equity_usd - p.equity_usd).abs() > rel * scale
-                        || (f.im_usd - p.im_usd).abs() > rel * scale
-                        || (f.mm_usd - p.mm_usd).abs() > rel * scale
-                }
-            };
-            if publish {
-                out.push(Output::Margin(MarginOut {
-                    v: FORMAT_VERSION,
-                    seq,
-                    ts,
-                    account: acct.id.clone(),
-                    status: *status,
-                    equity_usd: f.equity_usd,
-                    im_usd: f.im_usd,
-                    mm_usd: f.mm_usd,
-                    scenario_loss_usd: f.scenario_loss_usd,
-                    worst_scenario: f
-                        .worst_scenario
-                        .map(|w| self.grid.scenarios[w as usize].label.clone()),
-                }));
-                acct.published = Some(Published {
-                    equity_usd: f.equity_usd,
-                    im_usd: f.im_usd,
-                    mm_usd: f.mm_usd,
-                });
-            }
-        }
-        if prev != Some(new) {
-            let (f, reason) = match &computed {
-                Computed::Priced(f, _) => (Some(*f), None),
-                Computed::Unpriced(r) => (None, Some(r.clone())),
-                Computed::None => (None, None),
-            };
-            out.push(Output::Status(StatusOut {
-                v: FORMAT_VERSION,
-                seq,
-                ts,
-                account: acct.id.clone(),
-                from: prev,
-                to: new,
-                equity_usd: f.map(|f| f.equity_usd),
-                im_usd: f.map(|f| f.im_usd),
-                mm_usd: f.map(|f| f.mm_usd),
-                reason,
-            }));
-            if let (Some(f), Status::Liquidatable | Status::Bankrupt) = (f, new) {
-                out.push(Output::LiquidationAlert(LiquidationAlertOut {
-                    v: FORMAT_VERSION,
-                    seq,
-                    ts,
-                    account: acct.id.clone(),
-                    status: new,
-                    equity_usd: f.equity_usd,
-                    mm_usd: f.mm_usd,
-                    shortfall_usd: f.mm_usd - f.equity_usd,
-                }));
-            }
-        }
         acct.computed = computed;
+        if published.is_some() {
+            acct.published = published;
+        }
     }
 
     fn remargin_one(&mut self, a: usize, seq: u64, ts: Option<Timestamp>, out: &mut Vec<Output>) {
@@ -541,16 +612,27 @@ impl Engine {
         let mut list = Vec::new();
         self.holders[asset].collect(&mut list);
         let mut scratch = std::mem::take(&mut self.scratch);
-        let results = margin_many(
+        let publishing = Publishing {
+            rel: self.params.margin_publish_rel,
+            labels: &self.labels,
+            seq,
+            ts: Some(ts),
+        };
+        let runs = margin_many(
             &self.view(),
             &self.accounts,
             &list,
+            &publishing,
             self.pool.as_ref(),
             &mut scratch,
         );
         self.scratch = scratch;
-        for (&a, c) in list.iter().zip(results) {
-            self.publish(a as usize, c, seq, Some(ts), out);
+        let mut accounts = list.iter();
+        for (changes, outputs) in runs {
+            for (change, &a) in changes.into_iter().zip(accounts.by_ref()) {
+                self.commit(a as usize, change);
+            }
+            out.extend(outputs);
         }
         list.len() as u64
     }
@@ -1137,7 +1219,7 @@ impl Engine {
         }
         let idx = self.accounts.len();
         self.accounts.push(AccountState {
-            id: a.id.clone(),
+            id: a.id.as_str().into(),
             cash_usd: cash,
             funding_usd: a.accrued_funding_usd,
             collateral: collateral.into_iter().filter(|c| c.1 > 0.0).collect(),
@@ -1199,7 +1281,7 @@ impl Engine {
 
     /// Ids of the accounts, in creation order.
     pub fn account_ids(&self) -> impl Iterator<Item = &str> {
-        self.accounts.iter().map(|a| a.id.as_str())
+        self.accounts.iter().map(|a| &*a.id)
     }
 
     /// The account as the portfolio format writes it (cash includes realised P&L and premiums; positions
@@ -1207,7 +1289,7 @@ impl Engine {
     pub fn account(&self, id: &str) -> Option<Account> {
         let a = &self.accounts[*self.account_by_id.get(id)? as usize];
         Some(Account {
-            id: a.id.clone(),
+            id: a.id.to_string(),
             cash_usd: a.cash_usd,
             accrued_funding_usd: a.funding_usd,
             collateral: a

@@ -521,7 +521,7 @@ pub struct MarginOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ts: Option<Timestamp>,
     /// Account id.
-    pub account: String,
+    pub account: std::sync::Arc<str>,
     /// Status.
     pub status: Status,
     /// Equity, USD.
@@ -534,7 +534,7 @@ pub struct MarginOut {
     pub scenario_loss_usd: f64,
     /// Label of the worst scenario (absent when no scenario loses).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub worst_scenario: Option<String>,
+    pub worst_scenario: Option<std::sync::Arc<str>>,
 }
 
 /// A status transition.
@@ -548,7 +548,7 @@ pub struct StatusOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ts: Option<Timestamp>,
     /// Account id.
-    pub account: String,
+    pub account: std::sync::Arc<str>,
     /// Previous status (absent for a new account).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<Status>,
@@ -579,7 +579,7 @@ pub struct LiquidationAlertOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ts: Option<Timestamp>,
     /// Account id.
-    pub account: String,
+    pub account: std::sync::Arc<str>,
     /// `liquidatable` or `bankrupt`.
     pub status: Status,
     /// Equity, USD.

@@ -28,17 +28,40 @@ pub(crate) struct PointLayout {
     pub first: Vec<Vec<u32>>,
     /// Dampening weight of each scenario.
     pub weight: Vec<f64>,
+    /// Per grid underlying and point, the largest and the smallest weight of its scenarios: the least P&L
+    /// of a point's scenarios is its value times the largest weight when it loses, the smallest otherwise.
+    pub weight_hi: Vec<Vec<f64>>,
+    pub weight_lo: Vec<Vec<f64>>,
+    /// Per grid underlying and point, its scenarios in increasing order.
+    pub scenarios_of_point: Vec<Vec<Vec<u32>>>,
 }
+
+/// Points summed per register block: 8 vectors of 4 f64 (AVX2), 16 of 2 (SSE2).
+const BLOCK: usize = 32;
+/// Values per instrument are padded to a multiple of this (the smallest block).
+const PAD: usize = 8;
 
 impl PointLayout {
     pub fn of(grid: &rtm2m_margin::scenario::ScenarioGrid) -> PointLayout {
-        let count: Vec<usize> = grid.local.iter().map(|l| l.points.len()).collect();
-        let first = grid
-            .local
+        PointLayout::from_parts(
+            grid.local.iter().map(|l| l.points.len()).collect(),
+            grid.local
+                .iter()
+                .map(|l| l.point_of_scenario.clone())
+                .collect(),
+            grid.scenarios.iter().map(|s| s.weight).collect(),
+        )
+    }
+
+    /// The layout of grid underlyings with `count[g]` points each, scenario `s` taking point `point[g][s]`
+    /// of underlying `g`, with dampening `weight[s]`.
+    pub fn from_parts(count: Vec<usize>, point: Vec<Vec<u32>>, weight: Vec<f64>) -> PointLayout {
+        let first = point
             .iter()
-            .map(|l| {
-                let mut f = vec![u32::MAX; l.points.len()];
-                for (s, &p) in l.point_of_scenario.iter().enumerate() {
+            .zip(&count)
+            .map(|(of, &n)| {
+                let mut f = vec![u32::MAX; n];
+                for (s, &p) in of.iter().enumerate() {
                     if f[p as usize] == u32::MAX {
                         f[p as usize] = s as u32;
                     }
@@ -46,16 +69,32 @@ impl PointLayout {
                 f
             })
             .collect();
+        let mut weight_hi = Vec::new();
+        let mut weight_lo = Vec::new();
+        let mut scenarios_of_point = Vec::new();
+        for (of, &n) in point.iter().zip(&count) {
+            let (mut hi, mut lo) = (vec![f64::NEG_INFINITY; n], vec![f64::INFINITY; n]);
+            let mut list: Vec<Vec<u32>> = vec![Vec::new(); n];
+            for (s, &p) in of.iter().enumerate() {
+                let p = p as usize;
+                hi[p] = hi[p].max(weight[s]);
+                lo[p] = lo[p].min(weight[s]);
+                list[p].push(s as u32);
+            }
+            weight_hi.push(hi);
+            weight_lo.push(lo);
+            scenarios_of_point.push(list);
+        }
+        let widest = count.iter().copied().max().unwrap_or(0);
         PointLayout {
-            width: count.iter().copied().max().unwrap_or(0),
+            width: widest.div_ceil(PAD) * PAD,
             count,
-            point: grid
-                .local
-                .iter()
-                .map(|l| l.point_of_scenario.clone())
-                .collect(),
+            point,
             first,
-            weight: grid.scenarios.iter().map(|s| s.weight).collect(),
+            weight,
+            weight_hi,
+            weight_lo,
+            scenarios_of_point,
         }
     }
 
@@ -93,8 +132,58 @@ pub(crate) struct Scratch {
     pnl: Vec<f64>,
 }
 
+/// `out[j] = Σ_k size_k·row_k[j]` over the terms on grid underlying `g`, for the `N` points of one register
+/// block starting at `start` (summed in term order from 0, as the reference does).
+#[inline(always)]
+fn sum_block<const N: usize>(
+    terms: &[(usize, f64, u8)],
+    g: u8,
+    points: &[f64],
+    start: usize,
+    out: &mut [f64],
+) {
+    let mut acc = [0.0f64; N];
+    for &(off, size, tg) in terms {
+        if tg != g {
+            continue;
+        }
+        let row: &[f64; N] = points[off + start..off + start + N]
+            .try_into()
+            .expect("a block lies within its row");
+        for j in 0..N {
+            acc[j] += size * row[j];
+        }
+    }
+    out[start..start + N].copy_from_slice(&acc);
+}
+
+/// `out = Σ_k size_k·row_k` over the terms on grid underlying `g` (`out` and the rows are `width` long, a
+/// multiple of [`PAD`]), in register blocks so the sums never leave the registers.
+#[inline(always)]
+fn sum_rows(terms: &[(usize, f64, u8)], g: u8, points: &[f64], width: usize, out: &mut [f64]) {
+    debug_assert!(width.is_multiple_of(PAD) && out.len() == width);
+    let mut start = 0;
+    while start + BLOCK <= width {
+        sum_block::<BLOCK>(terms, g, points, start, out);
+        start += BLOCK;
+    }
+    match width - start {
+        0 => {}
+        8 => sum_block::<8>(terms, g, points, start, out),
+        16 => sum_block::<16>(terms, g, points, start, out),
+        24 => sum_block::<24>(terms, g, points, start, out),
+        r => unreachable!("width {width} leaves {r} points, not a multiple of {PAD}"),
+    }
+}
+
 /// Largest loss over the scenarios (first scenario reaching it) of `weight[s]·Σ_u D_u[point_u(s)]`,
 /// `D_u` accumulated over `terms` (offset of the unit's points, size, grid underlying) in order from 0.
+///
+/// With one underlying the P&L of scenario `s` is `weight[s]·D[p]` for its point `p`: the least over a
+/// point's scenarios is `D[p]` times its largest weight when `D[p] < 0` (rounding is monotone in the
+/// weight), so the minimum is taken over the points, and the first scenario reaching it is looked up among
+/// the scenarios of the points that reach it. The products are the ones the scenario-by-scenario form
+/// computes, so the result is the same to the bit.
 #[inline(always)]
 fn worst_loss_points(
     terms: &[(usize, f64, u8)],
@@ -105,20 +194,10 @@ fn worst_loss_points(
 ) -> (f64, Option<u32>) {
     let w = layout.width;
     let grids = layout.count.len();
-    acc.clear();
-    acc.resize(grids * w, 0.0);
     let mut held = [false; 64];
-    for &(off, size, g) in terms {
-        let g = g as usize;
-        held[g] = true;
-        let d = &mut acc[g * w..(g + 1) * w];
-        let a = &points[off..off + w];
-        for (x, y) in d.iter_mut().zip(a) {
-            *x += size * y;
-        }
+    for &(_, _, g) in terms {
+        held[g as usize] = true;
     }
-    // P&L per scenario, Σ_u over the held underlyings in increasing order (0 + a + b… as the reference
-    // adds them), then the dampening weight.
     let mut grid_list = [0usize; 64];
     let mut k = 0;
     for (g, &h) in held.iter().enumerate().take(grids) {
@@ -127,37 +206,79 @@ fn worst_loss_points(
             k += 1;
         }
     }
+    acc.clear();
+    acc.resize(grids * w, 0.0);
+    for &g in &grid_list[..k] {
+        sum_rows(terms, g as u8, points, w, &mut acc[g * w..(g + 1) * w]);
+    }
     let n = layout.weight.len();
-    pnl.clear();
-    pnl.resize(n, 0.0);
     match &grid_list[..k] {
-        [] => return (0.0, None),
+        [] => (0.0, None),
         [g] => {
-            let (a, pt) = (&acc[g * w..(g + 1) * w], &layout.point[*g][..n]);
-            for ((x, &p), &weight) in pnl.iter_mut().zip(pt).zip(&layout.weight) {
-                *x = weight * a[p as usize];
+            let g = *g;
+            let count = layout.count[g];
+            let a = &acc[g * w..g * w + count];
+            let (hi, lo) = (&layout.weight_hi[g][..count], &layout.weight_lo[g][..count]);
+            pnl.clear();
+            pnl.extend(
+                a.iter()
+                    .zip(hi.iter().zip(lo))
+                    .map(|(&x, (&h, &l))| x * if x < 0.0 { h } else { l }),
+            );
+            let min = min_of(pnl);
+            if min >= 0.0 {
+                return (0.0, None);
             }
+            let mut first = u32::MAX;
+            for (p, &v) in pnl.iter().enumerate() {
+                if v == min {
+                    if let Some(&s) = layout.scenarios_of_point[g][p]
+                        .iter()
+                        .find(|&&s| layout.weight[s as usize] * a[p] == min)
+                    {
+                        first = first.min(s);
+                    }
+                }
+            }
+            debug_assert!(first != u32::MAX, "the minimum is reached by a scenario");
+            (-min, Some(first))
         }
         [g, h] => {
             let (a, pa) = (&acc[g * w..(g + 1) * w], &layout.point[*g][..n]);
             let (b, pb) = (&acc[h * w..(h + 1) * w], &layout.point[*h][..n]);
-            for (s, x) in pnl.iter_mut().enumerate() {
-                *x = layout.weight[s] * (a[pa[s] as usize] + b[pb[s] as usize]);
+            let (mut min, mut worst) = (0.0, None);
+            for s in 0..n {
+                let x = layout.weight[s] * (a[pa[s] as usize] + b[pb[s] as usize]);
+                if x < min {
+                    min = x;
+                    worst = Some(s as u32);
+                }
             }
+            (-min, worst).normalise()
         }
         many => {
-            for (s, x) in pnl.iter_mut().enumerate() {
+            let (mut min, mut worst) = (0.0, None);
+            for s in 0..n {
                 let mut sum = 0.0;
                 for &g in many {
                     sum += acc[g * w + layout.point[g][s] as usize];
                 }
-                *x = layout.weight[s] * sum;
+                let x = layout.weight[s] * sum;
+                if x < min {
+                    min = x;
+                    worst = Some(s as u32);
+                }
             }
+            (-min, worst).normalise()
         }
     }
-    // The worst scenario is the first one reaching the smallest P&L (vectorised minimum, then a search).
+}
+
+/// The smallest of `values` (+∞ when empty), in vector lanes.
+#[inline(always)]
+fn min_of(values: &[f64]) -> f64 {
     let mut lanes = [f64::INFINITY; 8];
-    let mut chunks = pnl.chunks_exact(8);
+    let mut chunks = values.chunks_exact(8);
     for c in &mut chunks {
         for j in 0..8 {
             lanes[j] = if c[j] < lanes[j] { c[j] } else { lanes[j] };
@@ -167,14 +288,21 @@ fn worst_loss_points(
     for &x in lanes.iter().chain(chunks.remainder()) {
         min = if x < min { x } else { min };
     }
-    if min < 0.0 {
-        let s = pnl
-            .iter()
-            .position(|&x| x == min)
-            .expect("the minimum is one of the values");
-        (-min, Some(s as u32))
-    } else {
-        (0.0, None)
+    min
+}
+
+/// A loss of zero is reported as no loss (`0.0`, no worst scenario).
+trait Normalise {
+    fn normalise(self) -> Self;
+}
+
+impl Normalise for (f64, Option<u32>) {
+    #[inline(always)]
+    fn normalise(self) -> Self {
+        match self.1 {
+            Some(_) => self,
+            None => (0.0, None),
+        }
     }
 }
 
@@ -411,24 +539,35 @@ pub(crate) fn account_margin(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn layout() -> PointLayout {
         // Two underlyings, 5 scenarios; the last is a dampened tail.
-        PointLayout {
-            width: 3,
-            count: vec![3, 2],
-            point: vec![vec![0, 1, 2, 0, 1], vec![0, 0, 1, 1, 0]],
-            first: vec![vec![0, 1, 2], vec![0, 2]],
-            weight: vec![1.0, 1.0, 1.0, 1.0, 0.25],
+        PointLayout::from_parts(
+            vec![3, 2],
+            vec![vec![0, 1, 2, 0, 1], vec![0, 0, 1, 1, 0]],
+            vec![1.0, 1.0, 1.0, 1.0, 0.25],
+        )
+    }
+
+    /// Rows of `width` values from the listed leading values (the rest zero).
+    fn rows(width: usize, leading: &[&[f64]]) -> Vec<f64> {
+        let mut out = Vec::new();
+        for r in leading {
+            let mut row = vec![0.0; width];
+            row[..r.len()].copy_from_slice(r);
+            out.extend(row);
         }
+        out
     }
 
     #[test]
     fn point_sums_equal_the_reference_to_the_bit_and_weight_the_tail() {
         let l = layout();
-        // Unit 0 on underlying 0: −100, 50, 10 per point; unit 1 on underlying 1: 30, −40 (third unused).
-        let points = vec![-100.0, 50.0, 10.0, 30.0, -40.0, 0.0];
-        let terms = [(0, 2.0, 0u8), (3, 1.5, 1u8)];
+        assert_eq!(l.width, 8);
+        // Unit 0 on underlying 0: −100, 50, 10 per point; unit 1 on underlying 1: 30, −40.
+        let points = rows(l.width, &[&[-100.0, 50.0, 10.0], &[30.0, -40.0]]);
+        let terms = [(0, 2.0, 0u8), (l.width, 1.5, 1u8)];
         let (mut acc, mut pnl) = (Vec::new(), Vec::new());
         let fast = worst_loss(&terms, &points, &l, &mut acc, &mut pnl);
         let slow = worst_loss_reference(&terms, &points, &l);
@@ -440,9 +579,27 @@ mod tests {
     }
 
     #[test]
+    fn one_underlying_takes_the_first_scenario_of_the_worst_point_with_its_weight() {
+        let l = layout();
+        // Underlying 0 only: D = (−100, −80, 10). Scenarios: s0 −100, s1 −80, s2 10, s3 −100, s4 0.25·−80.
+        let points = rows(l.width, &[&[-100.0, -80.0, 10.0]]);
+        let (mut acc, mut pnl) = (Vec::new(), Vec::new());
+        assert_eq!(
+            worst_loss(&[(0, 1.0, 0)], &points, &l, &mut acc, &mut pnl),
+            (100.0, Some(0))
+        );
+        // A loss only in the dampened tail's point (s1 and s4 share point 1; s1 has the larger weight).
+        let points = rows(l.width, &[&[5.0, -80.0, 10.0]]);
+        assert_eq!(
+            worst_loss(&[(0, 1.0, 0)], &points, &l, &mut acc, &mut pnl),
+            (80.0, Some(1))
+        );
+    }
+
+    #[test]
     fn no_loss_means_no_worst_scenario() {
         let l = layout();
-        let points = vec![1.0, 1.0, 1.0, 0.0, 0.0, 0.0];
+        let points = rows(l.width, &[&[1.0, 1.0, 1.0], &[0.0, 0.0]]);
         let (mut acc, mut pnl) = (Vec::new(), Vec::new());
         assert_eq!(
             worst_loss(&[(0, 1.0, 0)], &points, &l, &mut acc, &mut pnl),
@@ -452,5 +609,55 @@ mod tests {
             worst_loss(&[], &points, &l, &mut acc, &mut pnl),
             (0.0, None)
         );
+    }
+
+    /// A random layout (1–3 underlyings, up to 40 points each, up to 90 scenarios, weights drawn from the
+    /// grid's kinds: 1, the tails' dampening, and arbitrary), random unit rows and random positions.
+    fn case() -> impl Strategy<Value = (PointLayout, Vec<f64>, Vec<(usize, f64, u8)>)> {
+        (1usize..=3, 1usize..=40, 1usize..=90).prop_flat_map(|(grids, points, scenarios)| {
+            let weight = prop::collection::vec(
+                prop_oneof![Just(1.0), Just(0.5), Just(0.25), 0.01f64..1.0],
+                scenarios,
+            );
+            let point =
+                prop::collection::vec(prop::collection::vec(0..points as u32, scenarios), grids);
+            let units = prop::collection::vec((-1e4f64..1e4, 0..grids as u8), 1..12);
+            (weight, point, units, Just((grids, points)))
+                .prop_flat_map(|(weight, point, units, (grids, points))| {
+                    let values = prop::collection::vec(-1e5f64..1e5, units.len() * 48);
+                    (
+                        Just(weight),
+                        Just(point),
+                        Just(units),
+                        values,
+                        Just((grids, points)),
+                    )
+                })
+                .prop_map(|(weight, point, units, values, (grids, points))| {
+                    let layout = PointLayout::from_parts(vec![points; grids], point, weight);
+                    let w = layout.width;
+                    let mut rows = vec![0.0; units.len() * w];
+                    let mut terms = Vec::new();
+                    for (k, &(size, g)) in units.iter().enumerate() {
+                        rows[k * w..k * w + points]
+                            .copy_from_slice(&values[k * 48..k * 48 + points]);
+                        terms.push((k * w, size, g));
+                    }
+                    (layout, rows, terms)
+                })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_reduction_equals_the_scenario_by_scenario_reference_to_the_bit(
+            (layout, rows, terms) in case()
+        ) {
+            let (mut acc, mut pnl) = (Vec::new(), Vec::new());
+            let fast = worst_loss(&terms, &rows, &layout, &mut acc, &mut pnl);
+            let slow = worst_loss_reference(&terms, &rows, &layout);
+            prop_assert_eq!(fast.0.to_bits(), slow.0.to_bits());
+            prop_assert_eq!(fast.1, slow.1);
+        }
     }
 }

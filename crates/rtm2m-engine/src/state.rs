@@ -225,7 +225,8 @@ pub(crate) struct Published {
 /// One account.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AccountState {
-    pub id: String,
+    /// Shared with the outputs that name it (no allocation per output).
+    pub id: std::sync::Arc<str>,
     pub cash_usd: f64,
     pub funding_usd: f64,
     /// (asset, amount), sorted by asset, amounts > 0.

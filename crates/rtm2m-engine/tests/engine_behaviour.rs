@@ -85,7 +85,7 @@ fn long_perpetual_margin_matches_the_hand_computation() {
     assert_eq!(status, Status::Healthy);
     assert!(out
         .iter()
-        .any(|o| matches!(o, Output::Margin(m) if m.account == "perp")));
+        .any(|o| matches!(o, Output::Margin(m) if &*m.account == "perp")));
 
     // Selling half at 101,000 realises 0.5·(101,000 − 98,000) = 1,500 into cash, minus a 2 USD fee.
     let fill = Input {
@@ -167,7 +167,7 @@ fn long_perpetual_margin_matches_the_hand_computation() {
     assert!((f.mm_usd - mm).abs() < 1e-6, "MM {} vs {mm}", f.mm_usd);
     assert_eq!(status, Status::Liquidatable, "{f:?}");
     assert!(out.iter().any(
-        |o| matches!(o, Output::LiquidationAlert(a) if a.account == "perp"
+        |o| matches!(o, Output::LiquidationAlert(a) if &*a.account == "perp"
         && (a.shortfall_usd - (f.mm_usd - f.equity_usd)).abs() < 1e-9)
     ));
     assert!(out.iter().any(

@@ -606,7 +606,7 @@ async fn alerts(
         .alerts
         .iter()
         .rev()
-        .filter(|a| p.account().is_none_or(|own| own == a.account))
+        .filter(|a| p.account().is_none_or(|own| own == &*a.account))
         .collect();
     ok(json!({"seq": v.seq, "alerts": list}))
 }
