@@ -451,10 +451,11 @@ impl Engine {
                 collateral,
                 positions,
                 mask: 0,
+                naked_coins: Default::default(),
                 computed,
                 published,
             });
-            e.refresh_mask(a);
+            e.refresh_derived(a);
         }
         if r.at != bytes.len() {
             return Err(bad(format!("{} bytes after the end", bytes.len() - r.at)));

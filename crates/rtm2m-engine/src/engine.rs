@@ -19,7 +19,7 @@ use crate::event::{
     parse_input, Fill, Input, InputKind, LiquidationAlertOut, MarginOut, MarkOut, Output,
     RejectedOut, Status, StatusOut, Transfer, FORMAT_VERSION,
 };
-use crate::margin::{account_margin, MarketView, PointLayout, Scratch};
+use crate::margin::{account_margin, naked_coins, MarketView, PointLayout, Scratch};
 use crate::state::{
     AccountState, AssetState, Basis, BitSet, Class, Computed, Figures, Instruments, Position,
     Published, UnderlyingMarket, Valuation,
@@ -259,7 +259,8 @@ fn margin_many(
         let mut outputs = Vec::with_capacity(part.len());
         for (j, &a) in part.iter().enumerate() {
             if let Some(&ahead) = part.get(j + 8) {
-                prefetch(&accounts[ahead as usize] as *const AccountState as *const u8);
+                // The whole record: it spans several cache lines.
+                prefetch_slice(std::slice::from_ref(&accounts[ahead as usize]));
             }
             if let Some(&ahead) = part.get(j + 4) {
                 let acct = &accounts[ahead as usize];
@@ -499,6 +500,8 @@ impl Engine {
         };
         let n = self.grid.len();
         let w = self.points.width;
+        let p = &self.model;
+        let confidence = self.assets[self.grid_asset[g] as usize].confidence;
         for (c, risk) in ids.chunks(chunk.max(1)).zip(risks) {
             for &id in c {
                 let i = id as usize;
@@ -510,14 +513,32 @@ impl Engine {
                 match outcome {
                     Ok((r, j)) => {
                         debug_assert_eq!(r.scenario_count(), n);
-                        let p = &r.instruments[j];
+                        let u = &r.instruments[j];
+                        let s = u.index_usd;
+                        // Basis/roll contingency (Deribit PM roll-shock form): S·max(min, per_year·T), T = 0
+                        // for a perpetual; settled futures (T = 0) carry none.
+                        let basis_usd_per_unit = match self.inst.class[i] {
+                            Class::Perpetual => s * p.roll_move_min.max(0.0),
+                            Class::Future if u.expiry_years > 0.0 => {
+                                s * p.roll_move_min.max(p.roll_move_per_year * u.expiry_years)
+                            }
+                            _ => 0.0,
+                        };
+                        let oracle_im_usd_per_unit = if confidence < p.oracle_threshold {
+                            (1.0 - confidence.max(0.0)) * p.oracle_factor * s
+                        } else {
+                            0.0
+                        };
                         self.inst.val[i] = Valuation {
                             ok: true,
-                            price_usd: p.price_usd,
-                            index_usd: p.index_usd,
-                            delta_coin: p.greeks.delta_coin,
-                            gamma_per_usd: p.greeks.gamma_per_usd,
-                            expiry_years: p.expiry_years,
+                            grid: g as u8,
+                            price_usd: u.price_usd,
+                            index_usd: s,
+                            delta_coin: u.greeks.delta_coin,
+                            gamma_per_usd: u.greeks.gamma_per_usd,
+                            expiry_years: u.expiry_years,
+                            basis_usd_per_unit,
+                            oracle_im_usd_per_unit,
                         };
                         self.inst.failure[i] = None;
                         self.points.compress(
@@ -527,7 +548,10 @@ impl Engine {
                         );
                     }
                     Err(reason) => {
-                        self.inst.val[i] = Valuation::default();
+                        self.inst.val[i] = Valuation {
+                            grid: g as u8,
+                            ..Valuation::default()
+                        };
                         self.inst.failure[i] = Some(reason);
                     }
                 }
@@ -546,8 +570,11 @@ impl Engine {
         }
     }
 
-    /// Recomputes the exposure mask of account `a` and its bits in the reverse index.
-    pub(crate) fn refresh_mask(&mut self, a: usize) {
+    /// Recomputes what is derived from account `a`'s positions and collateral: its exposure mask and bits
+    /// in the reverse index, and its naked short options.
+    pub(crate) fn refresh_derived(&mut self, a: usize) {
+        let naked = naked_coins(&self.accounts[a].positions, &self.inst);
+        self.accounts[a].naked_coins = naked;
         let acct = &self.accounts[a];
         let mut mask = 0u64;
         for p in &acct.positions {
@@ -1017,7 +1044,7 @@ impl Engine {
             (Err(_), true) => {}
             (Err(k), false) => acct.positions.insert(k, new),
         }
-        self.refresh_mask(a);
+        self.refresh_derived(a);
         self.remargin_one(a, seq, Some(ts), out);
         Ok(())
     }
@@ -1063,7 +1090,7 @@ impl Engine {
                 }
             },
         }
-        self.refresh_mask(a);
+        self.refresh_derived(a);
         self.remargin_one(a, seq, Some(ts), out);
         Ok(())
     }
@@ -1129,7 +1156,7 @@ impl Engine {
             self.accounts[a] = before;
             return refuse("amount", r);
         }
-        self.refresh_mask(a);
+        self.refresh_derived(a);
         self.publish(a, c, seq, Some(ts), out);
         Ok(())
     }
@@ -1225,11 +1252,12 @@ impl Engine {
             collateral: collateral.into_iter().filter(|c| c.1 > 0.0).collect(),
             positions,
             mask: 0,
+            naked_coins: Default::default(),
             computed: Computed::None,
             published: None,
         });
         self.account_by_id.insert(a.id.clone(), idx as u32);
-        self.refresh_mask(idx);
+        self.refresh_derived(idx);
         let mut scratch = std::mem::take(&mut self.scratch);
         let c = account_margin(&self.accounts[idx], &self.view(), &mut scratch, false);
         self.scratch = scratch;

@@ -125,7 +125,6 @@ pub(crate) struct MarketView<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     terms: Vec<(usize, f64, u8)>,
-    naked: Vec<(u32, f64, f64)>,
     greeks: Vec<(f64, f64, f64)>,
     values: Vec<f64>,
     acc: Vec<f64>,
@@ -243,33 +242,32 @@ fn worst_loss_points(
             debug_assert!(first != u32::MAX, "the minimum is reached by a scenario");
             (-min, Some(first))
         }
-        [g, h] => {
-            let (a, pa) = (&acc[g * w..(g + 1) * w], &layout.point[*g][..n]);
-            let (b, pb) = (&acc[h * w..(h + 1) * w], &layout.point[*h][..n]);
-            let (mut min, mut worst) = (0.0, None);
-            for s in 0..n {
-                let x = layout.weight[s] * (a[pa[s] as usize] + b[pb[s] as usize]);
-                if x < min {
-                    min = x;
-                    worst = Some(s as u32);
-                }
-            }
-            (-min, worst).normalise()
-        }
         many => {
-            let (mut min, mut worst) = (0.0, None);
-            for s in 0..n {
-                let mut sum = 0.0;
-                for &g in many {
-                    sum += acc[g * w + layout.point[g][s] as usize];
-                }
-                let x = layout.weight[s] * sum;
-                if x < min {
-                    min = x;
-                    worst = Some(s as u32);
+            // P&L per scenario, `weight[s]·Σ_u D_u[point_u(s)]` summed in underlying order, into a vector
+            // (no loop-carried dependency), then its minimum in vector lanes and the first scenario reaching
+            // it: the same products as the scenario-by-scenario form, so the same bits.
+            pnl.clear();
+            pnl.resize(n, 0.0);
+            let (first, rest) = many.split_first().expect("two or more underlyings");
+            let (d, pt) = (&acc[first * w..(first + 1) * w], &layout.point[*first][..n]);
+            for (x, &p) in pnl.iter_mut().zip(pt) {
+                *x = d[p as usize];
+            }
+            for &g in rest {
+                let (d, pt) = (&acc[g * w..(g + 1) * w], &layout.point[g][..n]);
+                for (x, &p) in pnl.iter_mut().zip(pt) {
+                    *x += d[p as usize];
                 }
             }
-            (-min, worst).normalise()
+            for (x, &wt) in pnl.iter_mut().zip(&layout.weight) {
+                *x *= wt;
+            }
+            let min = min_of(pnl);
+            if min >= 0.0 {
+                return (0.0, None);
+            }
+            let worst = pnl.iter().position(|&x| x == min).map(|s| s as u32);
+            (-min, worst)
         }
     }
 }
@@ -289,21 +287,6 @@ fn min_of(values: &[f64]) -> f64 {
         min = if x < min { x } else { min };
     }
     min
-}
-
-/// A loss of zero is reported as no loss (`0.0`, no worst scenario).
-trait Normalise {
-    fn normalise(self) -> Self;
-}
-
-impl Normalise for (f64, Option<u32>) {
-    #[inline(always)]
-    fn normalise(self) -> Self {
-        match self.1 {
-            Some(_) => self,
-            None => (0.0, None),
-        }
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -382,6 +365,43 @@ fn status_of(equity: f64, mm: f64, im: f64) -> Status {
     }
 }
 
+/// Naked short options of `positions` per grid underlying, in coins: Σ over (underlying, expiry, strike)
+/// of max(0, −net size), calls and puts netted at a strike; underlyings in increasing order, those without
+/// a naked short left out. A pure function of the positions, so it is kept with the account and recounted
+/// only when they change.
+pub(crate) fn naked_coins(
+    positions: &[crate::state::Position],
+    inst: &Instruments,
+) -> smallvec::SmallVec<[(u8, f64); 2]> {
+    let mut by_group: smallvec::SmallVec<[(u32, f64, u8); 16]> = positions
+        .iter()
+        .filter(|p| inst.class[p.inst as usize] == Class::Option)
+        .map(|p| {
+            let i = p.inst as usize;
+            (inst.strike_group[i], p.size, inst.grid[i])
+        })
+        .collect();
+    by_group.sort_by_key(|x| x.0);
+    let mut per_grid: smallvec::SmallVec<[(u8, f64); 2]> = smallvec::SmallVec::new();
+    let mut k = 0;
+    while k < by_group.len() {
+        let (group, mut net, g) = by_group[k];
+        k += 1;
+        while k < by_group.len() && by_group[k].0 == group {
+            net += by_group[k].1;
+            k += 1;
+        }
+        let short = (-net).max(0.0);
+        if short > 0.0 {
+            match per_grid.binary_search_by_key(&g, |x| x.0) {
+                Ok(j) => per_grid[j].1 += short,
+                Err(j) => per_grid.insert(j, (g, short)),
+            }
+        }
+    }
+    per_grid
+}
+
 /// Margins `a` (formulas of `docs/margin.md` §5 "Requirements"); `reference` selects the readable
 /// scenario reduction instead of the blocked one (tests compare the two).
 pub(crate) fn account_margin(
@@ -394,12 +414,14 @@ pub(crate) fn account_margin(
     let inst = m.inst;
     let n = m.points.width;
     s.terms.clear();
-    s.naked.clear();
     s.greeks.clear();
     s.greeks.resize(m.grid_asset.len(), (0.0, 0.0, 0.0));
     s.values.clear();
     let mut equity = a.cash_usd + a.funding_usd;
     let (mut oracle_im, mut basis) = (0.0, 0.0);
+    // One branch-free pass: options and spot carry no entry price (0), so `size·(price − entry)` is their
+    // value and a future's or perpetual's unrealised P&L alike; the contingencies per unit were computed
+    // with the valuations.
     for pos in &a.positions {
         let i = pos.inst as usize;
         let v = &inst.val[i];
@@ -410,35 +432,14 @@ pub(crate) fn account_margin(
             return Computed::Unpriced(format!("{}: {why}", inst.names[i]));
         }
         let size = pos.size;
-        let class = inst.class[i];
-        equity += match class {
-            Class::Future | Class::Perpetual => size * (v.price_usd - pos.entry_usd),
-            Class::Option | Class::Spot => size * v.price_usd,
-        };
-        s.terms.push((i * n, size, inst.grid[i]));
-        let g = inst.grid[i] as usize;
-        let c = m.assets[m.grid_asset[g] as usize].confidence;
-        if c < p.oracle_threshold {
-            oracle_im += (1.0 - c.max(0.0)) * p.oracle_factor * size.abs() * v.index_usd;
-        }
-        let t = &mut s.greeks[g];
+        equity += size * (v.price_usd - pos.entry_usd);
+        s.terms.push((i * n, size, v.grid));
+        oracle_im += size.abs() * v.oracle_im_usd_per_unit;
+        basis += size.abs() * v.basis_usd_per_unit;
+        let t = &mut s.greeks[v.grid as usize];
         t.0 += size * v.delta_coin;
         t.1 += size * v.gamma_per_usd;
         t.2 = v.index_usd;
-        // Basis/roll contingency (Deribit PM roll-shock form): |q|·S·max(min, per_year·T), T = 0 for a
-        // perpetual; settled futures (T = 0) carry none.
-        match class {
-            Class::Perpetual => {
-                basis += size.abs() * v.index_usd * p.roll_move_min.max(0.0);
-            }
-            Class::Future if v.expiry_years > 0.0 => {
-                basis += size.abs()
-                    * v.index_usd
-                    * p.roll_move_min.max(p.roll_move_per_year * v.expiry_years);
-            }
-            Class::Option => s.naked.push((inst.strike_group[i], size, v.index_usd)),
-            _ => {}
-        }
     }
     let mut total = 0.0;
     for &(asset, amount) in &a.collateral {
@@ -495,18 +496,18 @@ pub(crate) fn account_margin(
     } else {
         worst_loss(&s.terms, &inst.arrays, m.points, &mut s.acc, &mut s.pnl)
     };
-    // Naked shorts per (underlying, expiry, strike), calls and puts netted at a strike (PMRM_2 matching).
-    s.naked.sort_by_key(|x| x.0);
+    // Naked shorts per (underlying, expiry, strike), calls and puts netted at a strike (PMRM_2 matching),
+    // kept per account as coins per underlying; `reference` recounts them from the positions.
+    let recounted;
+    let coins = if reference {
+        recounted = naked_coins(&a.positions, inst);
+        &recounted
+    } else {
+        &a.naked_coins
+    };
     let mut naked = 0.0;
-    let mut k = 0;
-    while k < s.naked.len() {
-        let (group, mut net, index) = s.naked[k];
-        k += 1;
-        while k < s.naked.len() && s.naked[k].0 == group {
-            net += s.naked[k].1;
-            k += 1;
-        }
-        naked += (-net).max(0.0) * index;
+    for &(g, c) in coins {
+        naked += c * s.greeks[g as usize].2;
     }
     // Dynamic liquidation add-on: ½·k_γ·|Γ_u|·(h·S_u)² + k_δ·|Δ_u|·S_u per underlying.
     let mut addon = 0.0;

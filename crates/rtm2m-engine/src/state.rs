@@ -22,11 +22,19 @@ pub(crate) enum Class {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Valuation {
     pub ok: bool,
+    /// Grid underlying index (also when not valued).
+    pub grid: u8,
     pub price_usd: f64,
     pub index_usd: f64,
     pub delta_coin: f64,
     pub gamma_per_usd: f64,
     pub expiry_years: f64,
+    /// Basis/roll contingency per unit held (either side), USD: `S·max(roll_min, roll_per_year·T)` for a
+    /// future before expiry, `S·max(roll_min, 0)` for a perpetual, 0 otherwise (`docs/margin.md` §5).
+    pub basis_usd_per_unit: f64,
+    /// Oracle contingency per unit held, USD: `(1 − c)·factor·S` when the underlying's oracle confidence `c`
+    /// is below the model's threshold, 0 otherwise.
+    pub oracle_im_usd_per_unit: f64,
 }
 
 /// Every listed instrument, in listing order (an instrument's id is its position).
@@ -103,7 +111,10 @@ impl Instruments {
         self.strike_group.push(group);
         self.iv.push(None);
         self.pending.push(true);
-        self.val.push(Valuation::default());
+        self.val.push(Valuation {
+            grid,
+            ..Valuation::default()
+        });
         self.failure.push(None);
         self.arrays.resize(self.arrays.len() + scenarios, 0.0);
         self.by_grid[grid as usize].push(id);
@@ -235,6 +246,9 @@ pub(crate) struct AccountState {
     pub positions: Vec<Position>,
     /// Assets the account is exposed to (derived).
     pub mask: u64,
+    /// Naked short options per grid underlying, coins: Σ over (expiry, strike) of max(0, −net size), calls
+    /// and puts netted at a strike (derived when the positions change; `margin::naked_coins`).
+    pub naked_coins: smallvec::SmallVec<[(u8, f64); 2]>,
     pub computed: Computed,
     pub published: Option<Published>,
 }
