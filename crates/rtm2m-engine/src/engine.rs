@@ -235,57 +235,75 @@ fn decide(
     (computed, published)
 }
 
-/// The changes of a run of accounts and their outputs, in order.
-type Run = (Vec<Change>, Vec<Output>);
+/// Stores a [`Change`] decided for `acct`: its margin, and its published figures when it published.
+fn store(acct: &mut AccountState, (computed, published): Change) {
+    acct.computed = computed;
+    if published.is_some() {
+        acct.published = published;
+    }
+}
 
-/// Margins `list` (account indices) and decides what each publishes, in parallel when a pool is given;
-/// runs in `list` order.
+/// Margins the accounts `list` (sorted account indices) and stores what each publishes, in parallel when a
+/// pool is given: `list` is cut into runs of consecutive accounts, each run owning the slice of `accounts`
+/// it spans, so the runs margin, decide and store without sharing anything; their outputs are gathered
+/// in `list` order.
 fn margin_many(
     view: &MarketView<'_>,
-    accounts: &[AccountState],
+    accounts: &mut [AccountState],
     list: &[u32],
     publishing: &Publishing<'_>,
     pool: Option<&rayon::ThreadPool>,
     scratch: &mut Scratch,
-) -> Vec<Run> {
+) -> Vec<Vec<Output>> {
     // Accounts are margined in runs of CHUNK, each account prefetching the data of the ones a few places
-    // ahead: the account record, then its positions and collateral, then the unit rows its positions
-    // read. Margining is bound by these cache misses.
+    // ahead: the account record, then its positions and collateral. (The unit rows they read are shared by
+    // many accounts and mostly cached; prefetching them as well measured slower.)
     const CHUNK: usize = 256;
-    let w = view.points.width;
-    let arrays = &view.inst.arrays;
-    let run = |s: &mut Scratch, part: &[u32]| -> Run {
-        let mut changes = Vec::with_capacity(part.len());
+    let run = |s: &mut Scratch, part: &[u32], slice: &mut [AccountState], first: usize| {
         let mut outputs = Vec::with_capacity(part.len());
         for (j, &a) in part.iter().enumerate() {
             if let Some(&ahead) = part.get(j + 8) {
                 // The whole record: it spans several cache lines.
-                prefetch_slice(std::slice::from_ref(&accounts[ahead as usize]));
+                prefetch_slice(std::slice::from_ref(&slice[ahead as usize - first]));
             }
             if let Some(&ahead) = part.get(j + 4) {
-                let acct = &accounts[ahead as usize];
+                let acct = &slice[ahead as usize - first];
                 prefetch_slice(&acct.positions);
                 prefetch_slice(&acct.collateral);
             }
-            if let Some(&ahead) = part.get(j + 1) {
-                for p in &accounts[ahead as usize].positions {
-                    let i = p.inst as usize;
-                    prefetch_slice(&arrays[i * w..(i + 1) * w]);
-                }
-            }
-            let acct = &accounts[a as usize];
+            let acct = &mut slice[a as usize - first];
             let computed = account_margin(acct, view, s, false);
-            changes.push(decide(acct, computed, publishing, &mut outputs));
+            let change = decide(acct, computed, publishing, &mut outputs);
+            store(acct, change);
         }
-        (changes, outputs)
+        outputs
     };
+    let parallel = pool.is_some() && list.len() >= 2 * CHUNK;
+    let size = if parallel { CHUNK } else { list.len().max(1) };
+    let mut jobs = Vec::with_capacity(list.len().div_ceil(size));
+    let mut rest = accounts;
+    let mut offset = 0;
+    for part in list.chunks(size) {
+        let (first, last) = (part[0] as usize, part[part.len() - 1] as usize);
+        debug_assert!(first >= offset && last >= first, "the list is sorted");
+        let (_, tail) = std::mem::take(&mut rest).split_at_mut(first - offset);
+        let (mine, tail) = tail.split_at_mut(last + 1 - first);
+        rest = tail;
+        offset = last + 1;
+        jobs.push((part, mine, first));
+    }
     match pool {
-        Some(pool) if list.len() >= 2 * CHUNK => pool.install(|| {
-            list.par_chunks(CHUNK)
-                .map_init(Scratch::default, |s, part| run(s, part))
+        Some(pool) if parallel => pool.install(|| {
+            jobs.into_par_iter()
+                .map_init(Scratch::default, |s, (part, slice, first)| {
+                    run(s, part, slice, first)
+                })
                 .collect()
         }),
-        _ => vec![run(scratch, list)],
+        _ => jobs
+            .into_iter()
+            .map(|(part, slice, first)| run(scratch, part, slice, first))
+            .collect(),
     }
 }
 
@@ -613,12 +631,8 @@ impl Engine {
     }
 
     /// Stores a [`Change`] decided for account `a`.
-    fn commit(&mut self, a: usize, (computed, published): Change) {
-        let acct = &mut self.accounts[a];
-        acct.computed = computed;
-        if published.is_some() {
-            acct.published = published;
-        }
+    fn commit(&mut self, a: usize, change: Change) {
+        store(&mut self.accounts[a], change);
     }
 
     fn remargin_one(&mut self, a: usize, seq: u64, ts: Option<Timestamp>, out: &mut Vec<Output>) {
@@ -645,20 +659,25 @@ impl Engine {
             seq,
             ts: Some(ts),
         };
+        let view = MarketView {
+            inst: &self.inst,
+            assets: &self.assets,
+            grid_asset: &self.grid_asset,
+            grid_spot: &self.grid_spot,
+            points: &self.points,
+            params: &self.model,
+        };
         let runs = margin_many(
-            &self.view(),
-            &self.accounts,
+            &view,
+            &mut self.accounts,
             &list,
             &publishing,
             self.pool.as_ref(),
             &mut scratch,
         );
         self.scratch = scratch;
-        let mut accounts = list.iter();
-        for (changes, outputs) in runs {
-            for (change, &a) in changes.into_iter().zip(accounts.by_ref()) {
-                self.commit(a as usize, change);
-            }
+        out.reserve(runs.iter().map(Vec::len).sum());
+        for outputs in runs {
             out.extend(outputs);
         }
         list.len() as u64
