@@ -99,14 +99,34 @@ fn reason_of(e: &MarginError) -> String {
     }
 }
 
+/// `text` as a string that lives as long as the process, one copy per distinct text. Scenario labels are
+/// interned: there are as many as the scenario grids built in the process (a few hundred per
+/// configuration), and an output naming one then costs a pointer, not a shared reference count that every
+/// thread writes to.
+fn intern(text: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static TEXTS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut texts = TEXTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(&t) = texts.get(text) {
+        return t;
+    }
+    let t: &'static str = Box::leak(text.to_owned().into_boxed_str());
+    texts.insert(t);
+    t
+}
+
 /// The real-time margin engine. See the module documentation.
 pub struct Engine {
     pub(crate) params: EngineParams,
     pub(crate) model: Rtm2mParams,
     pub(crate) grid: ScenarioGrid,
     pub(crate) points: PointLayout,
-    /// The scenarios' labels, shared with the outputs that name them.
-    labels: Vec<std::sync::Arc<str>>,
+    /// The scenarios' labels, interned: outputs name them without a reference count to touch.
+    labels: Vec<&'static str>,
     /// Grid underlyings, sorted (the grid's order).
     pub(crate) underlyings: Vec<String>,
     pub(crate) grid_asset: Vec<u16>,
@@ -145,7 +165,7 @@ type Change = (Computed, Option<Published>);
 struct Publishing<'a> {
     rel: f64,
     /// Label of each scenario.
-    labels: &'a [std::sync::Arc<str>],
+    labels: &'a [&'static str],
     seq: u64,
     ts: Option<Timestamp>,
 }
@@ -192,7 +212,7 @@ fn decide(
                 im_usd: f.im_usd,
                 mm_usd: f.mm_usd,
                 scenario_loss_usd: f.scenario_loss_usd,
-                worst_scenario: f.worst_scenario.map(|w| p.labels[w as usize].clone()),
+                worst_scenario: f.worst_scenario.map(|w| p.labels[w as usize]),
             }));
             published = Some(Published {
                 equity_usd: f.equity_usd,
@@ -407,7 +427,7 @@ impl Engine {
             .grid
             .scenarios
             .iter()
-            .map(|s| s.label.as_str().into())
+            .map(|s| intern(&s.label))
             .collect();
         for g in 0..engine.underlyings.len() {
             let name = format!("{}_USDC", engine.underlyings[g]);

@@ -534,7 +534,7 @@ pub struct MarginOut {
     pub scenario_loss_usd: f64,
     /// Label of the worst scenario (absent when no scenario loses).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub worst_scenario: Option<std::sync::Arc<str>>,
+    pub worst_scenario: Option<&'static str>,
 }
 
 /// A status transition.

@@ -24,12 +24,18 @@ pub(crate) struct PointLayout {
     pub count: Vec<usize>,
     /// Per grid underlying, the point of each scenario.
     pub point: Vec<Vec<u32>>,
+    /// The same as bytes, when every underlying has at most 256 points.
+    pub point8: Option<Vec<Vec<u8>>>,
+    /// Distance between two underlyings' point sums in the reduction's scratch: 256 with byte points (so
+    /// a byte indexes them without a bounds check), `width` otherwise.
+    pub acc_stride: usize,
     /// Per grid underlying, the first scenario of each point.
     pub first: Vec<Vec<u32>>,
     /// Dampening weight of each scenario.
     pub weight: Vec<f64>,
     /// Per grid underlying and point, the largest and the smallest weight of its scenarios: the least P&L
-    /// of a point's scenarios is its value times the largest weight when it loses, the smallest otherwise.
+    /// of a point's scenarios is its value times the largest weight when it loses, the smallest otherwise
+    /// (0 for a point no scenario takes; padded to `width` with 1).
     pub weight_hi: Vec<Vec<f64>>,
     pub weight_lo: Vec<Vec<f64>>,
     /// Per grid underlying and point, its scenarios in increasing order.
@@ -81,14 +87,36 @@ impl PointLayout {
                 lo[p] = lo[p].min(weight[s]);
                 list[p].push(s as u32);
             }
+            // A point no scenario takes weighs nothing.
+            for ((h, l), taken) in hi.iter_mut().zip(lo.iter_mut()).zip(&list) {
+                if taken.is_empty() {
+                    (*h, *l) = (0.0, 0.0);
+                }
+            }
             weight_hi.push(hi);
             weight_lo.push(lo);
             scenarios_of_point.push(list);
         }
         let widest = count.iter().copied().max().unwrap_or(0);
+        let width = widest.div_ceil(PAD) * PAD;
+        for v in weight_hi.iter_mut().chain(weight_lo.iter_mut()) {
+            v.resize(width, 1.0);
+        }
+        let point8 = count.iter().all(|&c| c <= 256).then(|| {
+            point
+                .iter()
+                .map(|of| of.iter().map(|&p| p as u8).collect())
+                .collect()
+        });
         PointLayout {
-            width: widest.div_ceil(PAD) * PAD,
+            acc_stride: if point8.is_some() {
+                width.max(256)
+            } else {
+                width
+            },
+            width,
             count,
+            point8,
             point,
             first,
             weight,
@@ -193,68 +221,133 @@ fn worst_loss_points(
 ) -> (f64, Option<u32>) {
     let w = layout.width;
     let grids = layout.count.len();
-    let mut held = [false; 64];
+    debug_assert!(grids <= 64, "grid underlyings are assets of a 64-bit mask");
+    let mut held = 0u64;
     for &(_, _, g) in terms {
-        held[g as usize] = true;
+        held |= 1 << g;
     }
-    let mut grid_list = [0usize; 64];
-    let mut k = 0;
-    for (g, &h) in held.iter().enumerate().take(grids) {
-        if h {
-            grid_list[k] = g;
-            k += 1;
-        }
+    // Each underlying's sums at a stride of `acc_stride` (≥ `w`, 256 when points are bytes); the values of
+    // a held underlying's first `w` points are written below, nothing else is read.
+    let stride = layout.acc_stride;
+    if acc.len() < grids * stride {
+        acc.resize(grids * stride, 0.0);
     }
-    acc.clear();
-    acc.resize(grids * w, 0.0);
-    for &g in &grid_list[..k] {
-        sum_rows(terms, g as u8, points, w, &mut acc[g * w..(g + 1) * w]);
+    let mut bits = held;
+    while bits != 0 {
+        let g = bits.trailing_zeros() as usize;
+        sum_rows(
+            terms,
+            g as u8,
+            points,
+            w,
+            &mut acc[g * stride..g * stride + w],
+        );
+        bits &= bits - 1;
     }
     let n = layout.weight.len();
-    match &grid_list[..k] {
-        [] => (0.0, None),
-        [g] => {
-            let g = *g;
-            let count = layout.count[g];
-            let a = &acc[g * w..g * w + count];
-            let (hi, lo) = (&layout.weight_hi[g][..count], &layout.weight_lo[g][..count]);
-            pnl.clear();
-            pnl.extend(
-                a.iter()
-                    .zip(hi.iter().zip(lo))
-                    .map(|(&x, (&h, &l))| x * if x < 0.0 { h } else { l }),
-            );
-            let min = min_of(pnl);
+    match held.count_ones() {
+        0 => (0.0, None),
+        1 => {
+            let g = held.trailing_zeros() as usize;
+            let a = &acc[g * stride..g * stride + w];
+            // Weights padded to `w` (past `count` the sums are 0, so those points lose nothing). The least
+            // P&L of each point goes to `pnl` and into vector lanes of the minimum in the same pass.
+            let (hi, lo) = (&layout.weight_hi[g][..w], &layout.weight_lo[g][..w]);
+            pnl.resize(w, 0.0);
+            let mut lanes = [f64::INFINITY; PAD];
+            for (((x, h), l), out) in a
+                .chunks_exact(PAD)
+                .zip(hi.chunks_exact(PAD))
+                .zip(lo.chunks_exact(PAD))
+                .zip(pnl.chunks_exact_mut(PAD))
+            {
+                for j in 0..PAD {
+                    // x·hi when x < 0, x·lo otherwise: the smaller product, as rounding is monotone and
+                    // hi ≥ lo ≥ 0 (a branch-free form of the same value).
+                    let (vh, vl) = (x[j] * h[j], x[j] * l[j]);
+                    let v = if vh < vl { vh } else { vl };
+                    out[j] = v;
+                    lanes[j] = if v < lanes[j] { v } else { lanes[j] };
+                }
+            }
+            let min = min_of(&lanes);
             if min >= 0.0 {
                 return (0.0, None);
             }
             let mut first = u32::MAX;
-            for (p, &v) in pnl.iter().enumerate() {
-                if v == min {
-                    if let Some(&s) = layout.scenarios_of_point[g][p]
-                        .iter()
-                        .find(|&&s| layout.weight[s as usize] * a[p] == min)
-                    {
-                        first = first.min(s);
+            for (k, chunk) in pnl[..w].chunks_exact(PAD).enumerate() {
+                if !chunk.iter().fold(false, |any, &v| any | (v == min)) {
+                    continue;
+                }
+                for (j, &v) in chunk.iter().enumerate() {
+                    let p = k * PAD + j;
+                    if v == min && p < layout.count[g] {
+                        if let Some(&s) = layout.scenarios_of_point[g][p]
+                            .iter()
+                            .find(|&&s| layout.weight[s as usize] * a[p] == min)
+                        {
+                            first = first.min(s);
+                        }
                     }
                 }
             }
             debug_assert!(first != u32::MAX, "the minimum is reached by a scenario");
             (-min, Some(first))
         }
-        many => {
+        2 => {
+            // The P&L of each scenario, `weight[s]·(D_a[point_a(s)] + D_b[point_b(s)])`, in one pass, with
+            // its minimum in vector lanes; then the first scenario reaching it.
+            let ga = held.trailing_zeros() as usize;
+            let gb = (held & (held - 1)).trailing_zeros() as usize;
+            pnl.resize(n, 0.0);
+            match &layout.point8 {
+                // Points as bytes into sums read as 256-value arrays: no bounds check in the gather.
+                Some(point8) => {
+                    let sums = |g: usize| -> &[f64; 256] {
+                        acc[g * stride..g * stride + 256]
+                            .try_into()
+                            .expect("byte points have a stride of 256")
+                    };
+                    let (da, db) = (sums(ga), sums(gb));
+                    let (pa, pb) = (&point8[ga][..n], &point8[gb][..n]);
+                    for (((x, &i), &j), &wt) in pnl.iter_mut().zip(pa).zip(pb).zip(&layout.weight) {
+                        *x = wt * (da[i as usize] + db[j as usize]);
+                    }
+                }
+                None => {
+                    let (da, pa) = (&acc[ga * stride..ga * stride + w], &layout.point[ga][..n]);
+                    let (db, pb) = (&acc[gb * stride..gb * stride + w], &layout.point[gb][..n]);
+                    for (((x, &i), &j), &wt) in pnl.iter_mut().zip(pa).zip(pb).zip(&layout.weight) {
+                        *x = wt * (da[i as usize] + db[j as usize]);
+                    }
+                }
+            }
+            let min = min_of(pnl);
+            if min >= 0.0 {
+                return (0.0, None);
+            }
+            let worst = pnl.iter().position(|&x| x == min).map(|s| s as u32);
+            (-min, worst)
+        }
+        _ => {
             // P&L per scenario, `weight[s]·Σ_u D_u[point_u(s)]` summed in underlying order, into a vector
             // (no loop-carried dependency), then its minimum in vector lanes and the first scenario reaching
             // it: the same products as the scenario-by-scenario form, so the same bits.
             pnl.clear();
             pnl.resize(n, 0.0);
-            let (first, rest) = many.split_first().expect("two or more underlyings");
-            let (d, pt) = (&acc[first * w..(first + 1) * w], &layout.point[*first][..n]);
+            let first = held.trailing_zeros() as usize;
+            let (d, pt) = (
+                &acc[first * stride..first * stride + w],
+                &layout.point[first][..n],
+            );
             for (x, &p) in pnl.iter_mut().zip(pt) {
                 *x = d[p as usize];
             }
-            for &g in rest {
-                let (d, pt) = (&acc[g * w..(g + 1) * w], &layout.point[g][..n]);
+            let mut rest = held & (held - 1);
+            while rest != 0 {
+                let g = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                let (d, pt) = (&acc[g * stride..g * stride + w], &layout.point[g][..n]);
                 for (x, &p) in pnl.iter_mut().zip(pt) {
                     *x += d[p as usize];
                 }
