@@ -97,14 +97,14 @@ function renderSmiles() {
   if (sel.options.length !== names.length) sel.innerHTML = names.map((n) => `<option>${esc(n)}</option>`).join("");
   const s = state.surfaces.find((x) => x.underlying === sel.value) || state.surfaces[0];
   if (!s) { $("smiles").innerHTML = `<p class="hint">No option quotes yet.</p>`; return; }
-  const W = 560, H = 260, P = 34;
+  const W = 600, H = 260, P = 34, R = 74; // R: right margin, room for the expiry legend
   const pts = s.expiries.flatMap((e) => e.quotes);
   if (!pts.length) return;
   const kx = pts.map((q) => q.log_moneyness), iv = pts.flatMap((q) => [q.bid_iv ?? q.mark_iv, q.ask_iv ?? q.mark_iv]);
   const x0 = Math.min(...kx), x1 = Math.max(...kx), y0 = Math.min(...iv) * 0.95, y1 = Math.max(...iv) * 1.05;
-  const X = (k) => P + (W - 2 * P) * (k - x0) / ((x1 - x0) || 1), Y = (v) => H - P + (2 * P - H) * (v - y0) / ((y1 - y0) || 1);
-  let g = `<svg id="smile-svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect x="${P}" y="${P / 2}" width="${W - 2 * P}" height="${H - 1.5 * P}" fill="none" stroke="#2b333d"/>`;
-  g += `<text x="${P}" y="${H - 8}">ln(K/F) ${x0.toFixed(2)}</text><text x="${W - P - 40}" y="${H - 8}">${x1.toFixed(2)}</text><text x="2" y="${P}">${(y1 * 100).toFixed(0)}%</text><text x="2" y="${H - P}">${(y0 * 100).toFixed(0)}%</text>`;
+  const X = (k) => P + (W - P - R) * (k - x0) / ((x1 - x0) || 1), Y = (v) => H - P + (2 * P - H) * (v - y0) / ((y1 - y0) || 1);
+  let g = `<svg id="smile-svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect x="${P}" y="${P / 2}" width="${W - P - R}" height="${H - 1.5 * P}" fill="none" stroke="#2b333d"/>`;
+  g += `<text x="${P}" y="${H - 8}">ln(K/F) ${x0.toFixed(2)}</text><text x="${W - R - 40}" y="${H - 8}">${x1.toFixed(2)}</text><text x="2" y="${P}">${(y1 * 100).toFixed(0)}%</text><text x="2" y="${H - P}">${(y0 * 100).toFixed(0)}%</text>`;
   s.expiries.forEach((e, i) => {
     const c = COLORS[i % COLORS.length];
     if (e.svi && e.expiry_years > 0) {
@@ -121,7 +121,7 @@ function renderSmiles() {
       if (q.bid_iv != null && q.ask_iv != null) g += `<line x1="${X(q.log_moneyness)}" x2="${X(q.log_moneyness)}" y1="${Y(q.bid_iv)}" y2="${Y(q.ask_iv)}" stroke="${c}" opacity="0.5"/>`;
       g += `<circle cx="${X(q.log_moneyness)}" cy="${Y(q.mark_iv)}" r="2.2" fill="${c}"><title>${esc(q.instrument)} ${(q.mark_iv * 100).toFixed(1)}%</title></circle>`;
     }
-    g += `<text x="${W - P + 2}" y="${P + 12 * i}" style="fill:${c}">${esc(e.expiry)}</text>`;
+    g += `<text x="${W - R + 4}" y="${P + 12 * i}" style="fill:${c}">${esc(e.expiry)}</text>`;
   });
   $("smiles").innerHTML = g + `</svg>`;
 }

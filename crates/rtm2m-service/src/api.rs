@@ -6,6 +6,7 @@ use crate::auth::{Principal, Scope};
 use crate::view::{AccountRow, View};
 use crate::writer::{AccountSnapshot, Command, Pending, Shared};
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -455,14 +456,26 @@ async fn ask<T>(
         .map_err(|_| busy())
 }
 
+/// The `{id}`/`{name}` segment of a path, or the JSON error for one that cannot be read (axum's own
+/// rejection is plain text, e.g. for percent-encoded bytes that are not UTF-8: `/v1/accounts/%ff`).
+fn path_segment(
+    segment: Result<Path<String>, PathRejection>,
+    field: &str,
+) -> Result<String, ApiError> {
+    segment
+        .map(|Path(s)| s)
+        .map_err(|e| ApiError::new(e.status(), field, e.body_text()))
+}
+
 async fn account(
     State(shared): State<Arc<Shared>>,
     h: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let q = parse_query(raw.as_deref())?;
     let p = authenticate(&shared, &h, &q)?;
+    let id = path_segment(id, "id")?;
     if !p.reads_account(&id) {
         return Err(forbid(&p, "`read`, `admin` or this account's token"));
     }
@@ -833,11 +846,12 @@ async fn create_token(
 async fn delete_token(
     State(shared): State<Arc<Shared>>,
     h: HeaderMap,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let q = parse_query(raw.as_deref())?;
     admin(&shared, &h, &q)?;
+    let name = path_segment(name, "name")?;
     if shared.tokens.remove(&name) {
         ok(json!({"deleted": name}))
     } else {

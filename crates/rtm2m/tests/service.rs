@@ -450,6 +450,21 @@ fn bad_requests_get_a_json_error_naming_the_field_and_the_service_keeps_going() 
         "underlying",
     );
     expect(read.get("/v1/accounts/nobody").unwrap(), 404, "id");
+    // Percent-encoded bytes that are not UTF-8 cannot be an account id or a token name: a JSON 400 naming
+    // the path segment, as for every other bad request (axum's own rejection would be plain text).
+    expect(read.get("/v1/accounts/%ff%fe").unwrap(), 400, "id");
+    expect(
+        client(&svc, Some(ADMIN))
+            .delete("/v1/tokens/%c3%28")
+            .unwrap(),
+        400,
+        "name",
+    );
+    // Authentication still comes first: no token is a 401 whatever the path.
+    assert_eq!(
+        client(&svc, None).get("/v1/accounts/%ff").unwrap().status,
+        401
+    );
     expect(read.get("/v1/nowhere").unwrap(), 404, "path");
     expect(read.delete("/v1/accounts").unwrap(), 405, "method");
 
