@@ -21,8 +21,8 @@ use crate::event::{
 };
 use crate::margin::{account_margin, naked_coins, MarketView, PointLayout, Scratch};
 use crate::state::{
-    AccountState, AssetState, Basis, BitSet, Class, Computed, Figures, Instruments, Position,
-    Published, UnderlyingMarket, Valuation,
+    AccountState, AssetState, Basis, BitSet, Class, Computed, Figures, Instruments, NameMap,
+    Position, Published, UnderlyingMarket, Valuation,
 };
 use rayon::prelude::*;
 use rtm2m_margin::account::Account;
@@ -34,7 +34,7 @@ use rtm2m_margin::scenario::ScenarioGrid;
 use rtm2m_margin::MarginError;
 use rtm2m_market::event::{IndexStatus, IndexUpdate};
 use rtm2m_market::{Event, Timestamp};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// What became of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub fn confidence_of(price_usd: f64, half_width_usd: f64) -> f64 {
 /// Mark IVs by instrument id, as the margin library's [`VolSource`]. A fitted surface (`rtm2m-surface`) can
 /// implement the same trait and take its place: the seam is this one call.
 struct MarkIvSource<'a> {
-    by_name: &'a HashMap<String, u32>,
+    by_name: &'a NameMap<u32>,
     iv: &'a [Option<f64>],
 }
 
@@ -133,11 +133,11 @@ pub struct Engine {
     pub(crate) grid_spot: Vec<u32>,
     pub(crate) markets: Vec<UnderlyingMarket>,
     pub(crate) assets: Vec<AssetState>,
-    pub(crate) asset_by_name: HashMap<String, u16>,
+    pub(crate) asset_by_name: NameMap<u16>,
     pub(crate) inst: Instruments,
     pub(crate) staged_iv: BTreeMap<u32, f64>,
     pub(crate) accounts: Vec<AccountState>,
-    pub(crate) account_by_id: HashMap<String, u32>,
+    pub(crate) account_by_id: NameMap<u32>,
     pub(crate) holders: Vec<BitSet>,
     pub(crate) clock: Option<Timestamp>,
     pub(crate) last_seq: u64,
@@ -377,7 +377,7 @@ impl Engine {
             None
         };
         let mut assets = Vec::new();
-        let mut asset_by_name = HashMap::new();
+        let mut asset_by_name = NameMap::default();
         for (name, cfg) in asset_cfg {
             asset_by_name.insert(name.clone(), assets.len() as u16);
             assets.push(AssetState {
@@ -413,7 +413,7 @@ impl Engine {
             asset_by_name,
             staged_iv: BTreeMap::new(),
             accounts: Vec::new(),
-            account_by_id: HashMap::new(),
+            account_by_id: NameMap::default(),
             clock: None,
             last_seq: 0,
             pool,

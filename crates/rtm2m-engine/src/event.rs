@@ -207,8 +207,105 @@ fn fill_from_wire(w: FillWire) -> Result<Input, (String, String)> {
     })
 }
 
+/// Every field an account event (fill, deposit, withdrawal) may carry: read in one pass by
+/// [`parse_account_event`], the fast path of [`parse_input`] for the bulk of a stream.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountEventWire<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    v: Option<u64>,
+    seq: u64,
+    ts: Timestamp,
+    account: String,
+    #[serde(default)]
+    instrument: Option<String>,
+    #[serde(default)]
+    size: Option<f64>,
+    #[serde(default)]
+    price_usd: Option<f64>,
+    #[serde(default)]
+    fee_usd: Option<f64>,
+    #[serde(default)]
+    asset: Option<String>,
+    #[serde(default)]
+    amount: Option<f64>,
+}
+
+/// A well-formed fill, deposit or withdrawal read in one pass; `None` for anything else (another type, a
+/// field of another type, a `null`, a value out of range), which [`parse_input`]'s general path then reads
+/// or rejects with its reason. Accepts exactly the lines the general path accepts for these types, with
+/// the same result.
+fn parse_account_event(text: &str) -> Option<Input> {
+    if text.contains("null") {
+        // `null` is the one value an `Option` field would read differently from the general path.
+        return None;
+    }
+    let w: AccountEventWire<'_> = serde_json::from_str(text).ok()?;
+    check_version(w.v).ok()?;
+    let kind = match w.kind.as_ref() {
+        "fill" => {
+            if w.asset.is_some() || w.amount.is_some() {
+                return None;
+            }
+            let fill = FillWire {
+                _kind: String::new(),
+                v: w.v,
+                _seq: w.seq,
+                ts: w.ts,
+                account: w.account,
+                instrument: w.instrument?,
+                size: w.size?,
+                price_usd: w.price_usd?,
+                fee_usd: w.fee_usd.unwrap_or(0.0),
+            };
+            return fill_from_wire(fill).ok();
+        }
+        "deposit" | "withdrawal" => {
+            if w.instrument.is_some()
+                || w.size.is_some()
+                || w.price_usd.is_some()
+                || w.fee_usd.is_some()
+            {
+                return None;
+            }
+            let amount = finite("amount", w.amount?).ok()?;
+            if amount <= 0.0 {
+                return None;
+            }
+            let t = Transfer {
+                account: w.account,
+                asset: w.asset?,
+                amount,
+            };
+            if w.kind == "deposit" {
+                InputKind::Deposit(t)
+            } else {
+                InputKind::Withdrawal(t)
+            }
+        }
+        _ => return None,
+    };
+    Some(Input {
+        seq: w.seq,
+        ts: w.ts,
+        kind,
+    })
+}
+
 /// Reads one input line (without its newline) into an event; the error names the field and the reason.
 pub fn parse_input(text: &str) -> Result<Input, ParseError> {
+    if text.len() <= MAX_LINE_BYTES {
+        if let Some(input) = parse_account_event(text) {
+            return Ok(input);
+        }
+    }
+    parse_input_general(text)
+}
+
+/// [`parse_input`] without its fast path: every type, every error with its field and reason.
+fn parse_input_general(text: &str) -> Result<Input, ParseError> {
     let fail = |seq: Option<u64>, ty: Option<&str>, (field, reason): (String, String)| ParseError {
         seq,
         event_type: ty.map(str::to_owned),
@@ -537,6 +634,64 @@ pub struct MarginOut {
     pub worst_scenario: Option<&'static str>,
 }
 
+/// Appends `text` as a JSON string, as serde_json writes it (only `"`, `\\` and control characters are
+/// escaped, which serde_json does when any is present).
+fn write_json_str(buf: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.push(b'"');
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *buf, text).expect("a string serialises");
+    }
+}
+
+/// Appends a finite `x` as serde_json writes it (shortest round-trip form).
+fn write_json_f64(buf: &mut Vec<u8>, x: f64) {
+    serde_json::to_writer(&mut *buf, &x).expect("a finite number serialises");
+}
+
+impl MarginOut {
+    /// Appends the canonical JSON of `Output::Margin(self)` to `buf`: the bytes serde writes for it, field by
+    /// field without serde's generic machinery (the journal writes one per applied input; a test holds the
+    /// two to the byte).
+    pub fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(br#"{"type":"margin","v":"#);
+        buf.extend_from_slice(itoa::Buffer::new().format(self.v).as_bytes());
+        buf.extend_from_slice(br#","seq":"#);
+        buf.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
+        if let Some(ts) = self.ts {
+            buf.extend_from_slice(br#","ts":"#);
+            match ts.rfc3339_bytes() {
+                Some(b) => {
+                    buf.push(b'"');
+                    buf.extend_from_slice(&b);
+                    buf.push(b'"');
+                }
+                None => write_json_str(buf, &ts.to_string()),
+            }
+        }
+        buf.extend_from_slice(br#","account":"#);
+        write_json_str(buf, &self.account);
+        buf.extend_from_slice(br#","status":"#);
+        write_json_str(buf, self.status.name());
+        for (key, x) in [
+            (&br#","equity_usd":"#[..], self.equity_usd),
+            (br#","im_usd":"#, self.im_usd),
+            (br#","mm_usd":"#, self.mm_usd),
+            (br#","scenario_loss_usd":"#, self.scenario_loss_usd),
+        ] {
+            buf.extend_from_slice(key);
+            write_json_f64(buf, x);
+        }
+        if let Some(w) = self.worst_scenario {
+            buf.extend_from_slice(br#","worst_scenario":"#);
+            write_json_str(buf, w);
+        }
+        buf.push(b'}');
+    }
+}
+
 /// A status transition.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusOut {
@@ -643,13 +798,23 @@ impl Output {
 
     /// The canonical JSON line, without newline.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("outputs hold only finite numbers and strings")
+        match self {
+            Output::Margin(m) => {
+                let mut buf = Vec::with_capacity(256);
+                m.write_json(&mut buf);
+                String::from_utf8(buf).expect("JSON text is UTF-8")
+            }
+            _ => serde_json::to_string(self).expect("outputs hold only finite numbers and strings"),
+        }
     }
 
     /// Appends the canonical JSON line with its newline to `buf`.
     pub fn write_line(&self, buf: &mut Vec<u8>) {
-        serde_json::to_writer(&mut *buf, self)
-            .expect("outputs hold only finite numbers and strings");
+        match self {
+            Output::Margin(m) => m.write_json(buf),
+            _ => serde_json::to_writer(&mut *buf, self)
+                .expect("outputs hold only finite numbers and strings"),
+        }
         buf.push(b'\n');
     }
 
@@ -688,6 +853,157 @@ impl Output {
             Output::Status(s) => Some(s.seq),
             Output::LiquidationAlert(a) => Some(a.seq),
             Output::Rejected(r) => r.seq,
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Account-event lines: valid ones, and ones with a field dropped, swapped for another type's, set to
+    /// `null`, negative, zero, or out of range.
+    fn line() -> impl Strategy<Value = String> {
+        let kind = prop_oneof![
+            Just("fill"),
+            Just("deposit"),
+            Just("withdrawal"),
+            Just("open_account"),
+            Just("index")
+        ];
+        let number = prop_oneof![
+            Just("0".to_owned()),
+            Just("-1.5".to_owned()),
+            Just("1e999".to_owned()),
+            Just("null".to_owned()),
+            Just("\"7\"".to_owned()),
+            (-1e6f64..1e6).prop_map(|x| format!("{x}")),
+            (0u64..1000).prop_map(|x| format!("{x}")),
+        ];
+        let fields = prop::collection::vec(
+            (
+                prop_oneof![
+                    Just("v"),
+                    Just("instrument"),
+                    Just("size"),
+                    Just("price_usd"),
+                    Just("fee_usd"),
+                    Just("asset"),
+                    Just("amount"),
+                    Just("extra")
+                ],
+                number,
+            ),
+            0..7,
+        );
+        (kind, 1u64..1000, fields, any::<bool>()).prop_map(|(kind, seq, fields, quote_ids)| {
+            let mut text = format!(
+                r#"{{"type":"{kind}","seq":{seq},"ts":"2026-01-05T15:00:01Z","account":"a\"b""#
+            );
+            for (name, value) in fields {
+                let value = match name {
+                    "instrument" if quote_ids => r#""BTC-PERPETUAL""#.to_owned(),
+                    "asset" if quote_ids => r#""USDC""#.to_owned(),
+                    "v" if quote_ids => "1".to_owned(),
+                    _ => value,
+                };
+                text.push_str(&format!(r#","{name}":{value}"#));
+            }
+            text.push('}');
+            text
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_reads_what_the_general_path_reads(text in line()) {
+            if let Some(fast) = parse_account_event(&text) {
+                let general = parse_input_general(&text);
+                prop_assert_eq!(Some(&fast), general.as_ref().ok(), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_takes_well_formed_account_events() {
+        let fill = r#"{"type":"fill","v":1,"seq":7,"ts":"2026-01-05T15:00:01Z","account":"a","instrument":"BTC-PERPETUAL","size":-0.5,"price_usd":90000,"fee_usd":1.5}"#;
+        let deposit = r#"{"type":"deposit","seq":8,"ts":"2026-01-05T15:00:01Z","account":"a","asset":"USDC","amount":10}"#;
+        for text in [fill, deposit] {
+            let fast = parse_account_event(text).expect("taken by the fast path");
+            assert_eq!(Ok(fast), parse_input_general(text).map_err(|e| e.reason));
+        }
+        // A field of another type, a null, a zero amount: left to the general path, which says why.
+        for text in [
+            r#"{"type":"deposit","seq":8,"ts":"2026-01-05T15:00:01Z","account":"a","asset":"USDC","amount":10,"size":1}"#,
+            r#"{"type":"deposit","seq":8,"ts":"2026-01-05T15:00:01Z","account":"a","asset":"USDC","amount":null}"#,
+            r#"{"type":"deposit","seq":8,"ts":"2026-01-05T15:00:01Z","account":"a","asset":"USDC","amount":0}"#,
+        ] {
+            assert_eq!(parse_account_event(text), None, "{text}");
+            let e = parse_input_general(text).expect_err(text);
+            assert!(!e.reason.is_empty(), "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod margin_json_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9-]{1,12}",
+            any::<String>(),
+            Just("quote \" back \\ tab \t nul \u{0}".to_owned()),
+        ]
+    }
+
+    fn number() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>().prop_filter("finite", |x| x.is_finite()),
+            -1e7f64..1e7,
+            Just(0.0),
+            Just(-0.0),
+            Just(1e16),
+            Just(1e-7),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_margin_writer_writes_the_bytes_serde_writes(
+            seq in any::<u64>(),
+            ts in prop::option::of(any::<i64>()),
+            account in text(),
+            status in 0u8..5,
+            figures in prop::array::uniform4(number()),
+            worst in prop::option::of(text()),
+        ) {
+            let status = [
+                Status::Healthy,
+                Status::MarginCall,
+                Status::Liquidatable,
+                Status::Bankrupt,
+                Status::Unpriced,
+            ][status as usize];
+            let out = Output::Margin(MarginOut {
+                v: FORMAT_VERSION,
+                seq,
+                ts: ts.map(Timestamp::from_unix_nanos),
+                account: account.as_str().into(),
+                status,
+                equity_usd: figures[0],
+                im_usd: figures[1],
+                mm_usd: figures[2],
+                scenario_loss_usd: figures[3],
+                worst_scenario: worst.map(|w| &*Box::leak(w.into_boxed_str())),
+            });
+            let by_serde = serde_json::to_string(&out).unwrap();
+            prop_assert_eq!(out.to_json(), by_serde.clone());
+            let mut line = Vec::new();
+            out.write_line(&mut line);
+            prop_assert_eq!(line, format!("{by_serde}\n").into_bytes());
         }
     }
 }

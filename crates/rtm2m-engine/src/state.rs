@@ -9,6 +9,9 @@ use rtm2m_margin::instrument::{Instrument, InstrumentKind};
 use rtm2m_market::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 
+/// A map by name (instrument, account, asset) with a fast seeded hash: looked up on every input.
+pub(crate) type NameMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// What kind of instrument, as the margin arithmetic needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {
@@ -41,7 +44,7 @@ pub(crate) struct Valuation {
 #[derive(Debug, Default)]
 pub(crate) struct Instruments {
     pub names: Vec<String>,
-    pub by_name: HashMap<String, u32>,
+    pub by_name: NameMap<u32>,
     pub parsed: Vec<Instrument>,
     /// Grid underlying index.
     pub grid: Vec<u8>,

@@ -138,8 +138,37 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The RFC 3339 text of [`fmt::Display`] (`YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, 30 bytes), written digit by
+    /// digit, for years 0–9999 (`None` outside them).
+    pub fn rfc3339_bytes(self) -> Option<[u8; 30]> {
+        let (date, time) = self.to_utc_civil();
+        if !(0..=9999).contains(&date.year) {
+            return None;
+        }
+        let mut b = *b"0000-00-00T00:00:00.000000000Z";
+        let mut put = |at: usize, width: usize, mut value: u64| {
+            for k in (at..at + width).rev() {
+                b[k] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, date.year as u64);
+        put(5, 2, u64::from(date.month));
+        put(8, 2, u64::from(date.day));
+        put(11, 2, u64::from(time.hour));
+        put(14, 2, u64::from(time.minute));
+        put(17, 2, u64::from(time.second));
+        put(20, 9, u64::from(time.nanos));
+        Some(b)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(b) = self.rfc3339_bytes() {
+            return f.write_str(std::str::from_utf8(&b).expect("ASCII digits and separators"));
+        }
         let (date, time) = self.to_utc_civil();
         write!(
             f,
@@ -159,7 +188,11 @@ impl FromStr for Timestamp {
 
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.rfc3339_bytes() {
+            Some(b) => serializer
+                .serialize_str(std::str::from_utf8(&b).expect("ASCII digits and separators")),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -425,9 +458,29 @@ pub fn parse_deribit_expiry(code: &str) -> Result<Timestamp, TimestampError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn ts(text: &str) -> Timestamp {
         Timestamp::parse_rfc3339(text).expect("a valid test timestamp")
+    }
+
+    proptest! {
+        #[test]
+        fn digit_by_digit_text_equals_the_formatted_fields(nanos in any::<i64>()) {
+            let t = Timestamp::from_unix_nanos(nanos);
+            let (date, time) = t.to_utc_civil();
+            let formatted = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+                date.year, date.month, date.day, time.hour, time.minute, time.second, time.nanos
+            );
+            prop_assert_eq!(t.to_string(), formatted.clone());
+            if let Some(b) = t.rfc3339_bytes() {
+                prop_assert_eq!(std::str::from_utf8(&b).unwrap(), formatted.as_str());
+            } else {
+                prop_assert!(!(0..=9999).contains(&date.year));
+            }
+            prop_assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{formatted}\""));
+        }
     }
 
     #[test]
