@@ -613,6 +613,12 @@ impl Engine {
     pub(crate) fn refresh_derived(&mut self, a: usize) {
         let naked = naked_coins(&self.accounts[a].positions, &self.inst);
         self.accounts[a].naked_coins = naked;
+        self.refresh_mask(a);
+    }
+
+    /// Recomputes account `a`'s exposure mask and its bits in the reverse index (what a change of
+    /// collateral, or of a position that is not an option, can change).
+    fn refresh_mask(&mut self, a: usize) {
         let acct = &self.accounts[a];
         let mut mask = 0u64;
         for p in &acct.positions {
@@ -1083,7 +1089,11 @@ impl Engine {
             (Err(_), true) => {}
             (Err(k), false) => acct.positions.insert(k, new),
         }
-        self.refresh_derived(a);
+        if class == Class::Option {
+            self.refresh_derived(a);
+        } else {
+            self.refresh_mask(a);
+        }
         self.remargin_one(a, seq, Some(ts), out);
         Ok(())
     }
@@ -1129,7 +1139,7 @@ impl Engine {
                 }
             },
         }
-        self.refresh_derived(a);
+        self.refresh_mask(a);
         self.remargin_one(a, seq, Some(ts), out);
         Ok(())
     }
@@ -1195,7 +1205,7 @@ impl Engine {
             self.accounts[a] = before;
             return refuse("amount", r);
         }
-        self.refresh_derived(a);
+        self.refresh_mask(a);
         self.publish(a, c, seq, Some(ts), out);
         Ok(())
     }
