@@ -336,18 +336,7 @@ impl Journal {
             source,
         };
         let tx = self.conn.transaction().map_err(sql)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO inputs(seq, ts_ns, type, body, crc) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(sql)?;
-            for i in &group.inputs {
-                let crc = crc_input(i.seq, i.ts_ns, &i.kind, i.body.as_bytes());
-                stmt.execute(params![i.seq as i64, i.ts_ns, i.kind, i.body, crc])
-                    .map_err(sql)?;
-            }
-        }
+        insert_inputs(&tx, &group.inputs).map_err(sql)?;
         insert_outputs(
             &tx,
             group
@@ -720,36 +709,112 @@ fn rejected_from_json(text: &str) -> Result<Output, String> {
     }))
 }
 
+/// Rows per multi-row `INSERT` (one statement binds this many rows: SQLite runs one program for them
+/// instead of one per row).
+const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT INTO table(columns) VALUES (?, …), …` for `rows` rows of `columns`.
+fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
+    let one = format!("({})", vec!["?"; columns.len()].join(", "));
+    format!(
+        "INSERT INTO {table}({}) VALUES {}",
+        columns.join(", "),
+        vec![one; rows].join(", ")
+    )
+}
+
+/// Inserts `rows` with `bind(statement, first parameter index, row)` binding one row's columns: full
+/// batches of [`ROWS_PER_INSERT`] in one statement each, the rest one row at a time.
+fn insert_rows<T>(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    columns: &[&str],
+    rows: &[T],
+    bind: impl Fn(&mut rusqlite::CachedStatement<'_>, usize, &T) -> Result<(), rusqlite::Error>,
+) -> Result<(), rusqlite::Error> {
+    let mut batches = rows.chunks_exact(ROWS_PER_INSERT);
+    if batches.len() > 0 {
+        let mut stmt = tx.prepare_cached(&insert_sql(table, columns, ROWS_PER_INSERT))?;
+        for batch in &mut batches {
+            for (k, row) in batch.iter().enumerate() {
+                bind(&mut stmt, k * columns.len() + 1, row)?;
+            }
+            stmt.raw_execute()?;
+        }
+    }
+    let rest = batches.remainder();
+    if !rest.is_empty() {
+        let mut stmt = tx.prepare_cached(&insert_sql(table, columns, 1))?;
+        for row in rest {
+            bind(&mut stmt, 1, row)?;
+            stmt.raw_execute()?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_inputs(
+    tx: &rusqlite::Transaction<'_>,
+    inputs: &[InputRecord],
+) -> Result<(), rusqlite::Error> {
+    insert_rows(
+        tx,
+        "inputs",
+        &["seq", "ts_ns", "type", "body", "crc"],
+        inputs,
+        |stmt, at, i| {
+            let crc = crc_input(i.seq, i.ts_ns, &i.kind, i.body.as_bytes());
+            stmt.raw_bind_parameter(at, i.seq as i64)?;
+            stmt.raw_bind_parameter(at + 1, i.ts_ns)?;
+            stmt.raw_bind_parameter(at + 2, i.kind.as_str())?;
+            stmt.raw_bind_parameter(at + 3, i.body.as_str())?;
+            stmt.raw_bind_parameter(at + 4, crc)
+        },
+    )
+}
+
 fn insert_outputs<'a>(
     tx: &rusqlite::Transaction<'_>,
     outputs: impl Iterator<Item = (u64, &'a Output, &'a str)>,
 ) -> Result<(), rusqlite::Error> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO outputs(after_seq, seq, ts_ns, type, account, status, equity_usd, im_usd, mm_usd, body, crc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?;
-    for (after, o, body) in outputs {
-        let (status, equity, im, mm) = o.figures();
-        let ts = match o {
-            Output::Mark(m) => Some(m.ts),
-            Output::Margin(m) => m.ts,
-            Output::Status(s) => s.ts,
-            Output::LiquidationAlert(a) => a.ts,
-            Output::Rejected(r) => r.ts,
-        };
-        stmt.execute(params![
-            after as i64,
-            o.seq().map(|s| s as i64),
-            ts.map(|t| t.unix_nanos()),
-            o.type_name(),
-            o.account(),
-            status.map(|s| s.name()),
-            equity,
-            im,
-            mm,
-            body,
-            crc32fast::hash(body.as_bytes()),
-        ])?;
-    }
-    Ok(())
+    let rows: Vec<(u64, &Output, &str)> = outputs.collect();
+    insert_rows(
+        tx,
+        "outputs",
+        &[
+            "after_seq",
+            "seq",
+            "ts_ns",
+            "type",
+            "account",
+            "status",
+            "equity_usd",
+            "im_usd",
+            "mm_usd",
+            "body",
+            "crc",
+        ],
+        &rows,
+        |stmt, at, &(after, o, body)| {
+            let (status, equity, im, mm) = o.figures();
+            let ts = match o {
+                Output::Mark(m) => Some(m.ts),
+                Output::Margin(m) => m.ts,
+                Output::Status(s) => s.ts,
+                Output::LiquidationAlert(a) => a.ts,
+                Output::Rejected(r) => r.ts,
+            };
+            stmt.raw_bind_parameter(at, after as i64)?;
+            stmt.raw_bind_parameter(at + 1, o.seq().map(|s| s as i64))?;
+            stmt.raw_bind_parameter(at + 2, ts.map(|t| t.unix_nanos()))?;
+            stmt.raw_bind_parameter(at + 3, o.type_name())?;
+            stmt.raw_bind_parameter(at + 4, o.account())?;
+            stmt.raw_bind_parameter(at + 5, status.map(|s| s.name()))?;
+            stmt.raw_bind_parameter(at + 6, equity)?;
+            stmt.raw_bind_parameter(at + 7, im)?;
+            stmt.raw_bind_parameter(at + 8, mm)?;
+            stmt.raw_bind_parameter(at + 9, body)?;
+            stmt.raw_bind_parameter(at + 10, crc32fast::hash(body.as_bytes()))
+        },
+    )
 }
