@@ -77,8 +77,14 @@ pub struct SurfaceConfig {
     pub dense_grid_points: usize,
     /// Half-width of the band around the midpoint of a live two-sided market's bid and ask implied
     /// volatilities that a fresh mark is clamped into, as a share of their half difference (1: the whole
-    /// bid/ask; 0: the midpoint itself).
+    /// bid/ask; 0: the midpoint itself), for quotes up to `mark_band_wide_from` wide.
     pub mark_band: f64,
+    /// Half-spread in implied volatility (fraction: 0.04 = 4 vol points) beyond which the band opens up: a
+    /// quote with half-spread `h` clamps the mark into `midpoint ± max(mark_band·h, h − (1 − mark_band)·
+    /// mark_band_wide_from)`, so that within a wide quote the surface decides and only the outer
+    /// `(1 − mark_band)·mark_band_wide_from` next to the bid and the ask is kept out (`+∞`: the band is
+    /// `mark_band·h` at every width). `docs/surface.md` §Marks gives the measurements behind it.
+    pub mark_band_wide_from: f64,
     /// Staleness and stress.
     pub stale: StaleParams,
 }
@@ -99,6 +105,7 @@ impl Default for SurfaceConfig {
             evaluations_warm: 25,
             dense_grid_points: 1001,
             mark_band: 0.1,
+            mark_band_wide_from: 0.04,
             stale: StaleParams::default(),
         }
     }
@@ -135,6 +142,12 @@ impl SurfaceConfig {
         }
         if !(0.0..=1.0).contains(&self.mark_band) {
             return bad("mark_band", "must be between 0 and 1");
+        }
+        if self.mark_band_wide_from.is_nan() || self.mark_band_wide_from < 0.0 {
+            return bad(
+                "mark_band_wide_from",
+                "must be ≥ 0 (+∞ turns the widening off)",
+            );
         }
         if self.half_spread_floor == 0.0 {
             return bad(

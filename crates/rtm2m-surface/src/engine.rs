@@ -7,7 +7,7 @@
 
 use crate::config::SurfaceConfig;
 use crate::health::{health, SurfaceHealth};
-use crate::marks::{marks, Mark, Unmarked};
+use crate::marks::{marks, Mark, MarkBand, Unmarked};
 use crate::quotes::InstrumentQuote;
 use crate::surface::{RefitStats, UnderlyingSurface};
 use crate::SurfaceError;
@@ -139,7 +139,11 @@ impl SurfaceEngine {
     ) -> Option<(SurfaceHealth, Vec<Mark>, Vec<Unmarked>)> {
         let s = self.surfaces.get(underlying)?;
         let h = health(s, now, None, &self.config.stale);
-        let (m, u) = marks(s, now, &h, self.config.mark_band);
+        let band = MarkBand {
+            share: self.config.mark_band,
+            wide_from: self.config.mark_band_wide_from,
+        };
+        let (m, u) = marks(s, now, &h, band);
         Some((h, m, u))
     }
 }

@@ -46,7 +46,7 @@ pub use config::{FitTarget, StaleParams, SurfaceConfig};
 pub use engine::{Applied, SurfaceEngine};
 pub use error::SurfaceError;
 pub use health::SurfaceHealth;
-pub use marks::{Mark, Unmarked};
+pub use marks::{Mark, MarkBand, Unmarked};
 pub use report::SliceReport;
 pub use surface::UnderlyingSurface;
 pub use svi::SviRaw;

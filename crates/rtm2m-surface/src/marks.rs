@@ -2,9 +2,11 @@
 //! Deribit's units, and a confidence.
 //!
 //! When the surface is fresh and the instrument has a live two-sided market (not crossed), the mark IV is
-//! the model's, clamped into the band `m ± λ·h` around the midpoint `m` of the bid and ask implied
-//! volatilities (`h` their half difference, `λ` = `SurfaceConfig::mark_band`; `λ = 1` is the plain clamp into
-//! the bid/ask): the price stays inside the bid/ask whatever `λ ≤ 1`. When either side has no implied
+//! the model's, clamped into the band `m ± B(h)` around the midpoint `m` of the bid and ask implied
+//! volatilities (`h` their half difference): `B(h) = λ·h` for a quote up to `h₀` wide and
+//! `B(h) = h − (1 − λ)·h₀` beyond ([`MarkBand`]: `λ` = `SurfaceConfig::mark_band`, `h₀` =
+//! `SurfaceConfig::mark_band_wide_from`): a tight market's midpoint is the better witness, inside a wide one
+//! the surface is. `B(h) ≤ h`, so the price stays inside the bid/ask. When either side has no implied
 //! volatility the price itself is clamped into the bid/ask. With one live side only, the mark is not above
 //! the ask (or below the bid).
 //! When it is stale the forward is moved with the index since the fit, the volatility is the larger of
@@ -63,7 +65,8 @@ pub struct Mark {
     pub confidence: f64,
     /// The surface's volatility before any clamp or stress, fraction.
     pub model_iv: f64,
-    /// Set when the model price was moved into the bid/ask.
+    /// Set when the model's volatility was moved into the band its quote allows (or the band the quotes of
+    /// its strike allow together: a call and a put of one strike are marked at one volatility).
     pub clamped: Option<Clamp>,
     /// Whether the surface was stale (the mark carries `vol_add_on`).
     pub stale: bool,
@@ -80,13 +83,32 @@ pub struct Unmarked {
     pub reason: &'static str,
 }
 
+/// How far from the midpoint of a two-sided quote's bid and ask implied volatilities a fresh mark may lie.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MarkBand {
+    /// `λ ∈ [0, 1]`: the band's half-width as a share of the quote's half-spread, up to `wide_from`.
+    pub share: f64,
+    /// `h₀ ≥ 0`, implied volatility (fraction): the half-spread from which the band opens up toward the
+    /// whole bid/ask.
+    pub wide_from: f64,
+}
+
+impl MarkBand {
+    /// The band's half-width for a quote whose half-spread in implied volatility is `half_spread`:
+    /// `max(λ·h, h − (1 − λ)·h₀)`, between `λ·h` and `h`.
+    pub fn half_width(&self, half_spread: f64) -> f64 {
+        let h = half_spread.max(0.0);
+        (self.share * h).max(h - (1.0 - self.share) * self.wide_from)
+    }
+}
+
 /// Marks of every instrument of `surface` at `now` under `health` (from [`crate::health::health`] at the
 /// same `now`).
 pub fn marks(
     surface: &UnderlyingSurface,
     now: Timestamp,
     health: &SurfaceHealth,
-    mark_band: f64,
+    mark_band: MarkBand,
 ) -> (Vec<Mark>, Vec<Unmarked>) {
     let mut out = Vec::new();
     let mut unmarked: Vec<Unmarked> = surface
@@ -117,6 +139,25 @@ pub fn marks(
                 *slot = Some(j);
             }
         }
+        // Fresh marks of a call and a put of one strike share one implied volatility where their quotes
+        // allow it: the strike's bounds, for each quote whose strike has another quote.
+        let mut shared = vec![None; book.quotes.len()];
+        if !health.stale && t > 0.0 {
+            let mut by_strike: Vec<usize> = (0..book.quotes.len()).collect();
+            by_strike.sort_by(|&i, &j| book.quotes[i].strike.total_cmp(&book.quotes[j].strike));
+            for group in by_strike.chunk_by(|&i, &j| book.quotes[i].strike == book.quotes[j].strike)
+            {
+                if group.len() < 2 {
+                    continue;
+                }
+                let quotes: Vec<&InstrumentQuote> =
+                    group.iter().map(|&i| &book.quotes[i]).collect();
+                let bounds = shared_bounds(&quotes, slice.forward.price, t, mark_band);
+                for &i in group {
+                    shared[i] = bounds;
+                }
+            }
+        }
         for (i, q) in book.quotes.iter().enumerate() {
             if t.is_nan() || t <= 0.0 {
                 unmarked.push(Unmarked {
@@ -125,7 +166,13 @@ pub fn marks(
                 });
                 continue;
             }
-            match mark_one(q, point_of[i], slice, t, health, move_factor, mark_band) {
+            let context = MarkContext {
+                health,
+                move_factor,
+                band: mark_band,
+                shared: shared[i],
+            };
+            match mark_one(q, point_of[i], slice, t, &context) {
                 Some(m) => out.push(m),
                 None => unmarked.push(Unmarked {
                     instrument: q.instrument.clone(),
@@ -137,15 +184,29 @@ pub fn marks(
     (out, unmarked)
 }
 
+/// What a mark depends on besides its quote and slice.
+struct MarkContext<'a> {
+    health: &'a SurfaceHealth,
+    /// `S_now/S_fit` when stale, else 1.
+    move_factor: f64,
+    band: MarkBand,
+    /// The implied volatilities the quote's strike allows ([`shared_bounds`]), when it has a partner.
+    shared: Option<(f64, f64)>,
+}
+
 fn mark_one(
     q: &InstrumentQuote,
     own_point: Option<usize>,
     slice: &Slice,
     t: f64,
-    health: &SurfaceHealth,
-    move_factor: f64,
-    mark_band: f64,
+    context: &MarkContext<'_>,
 ) -> Option<Mark> {
+    let MarkContext {
+        health,
+        move_factor,
+        band: mark_band,
+        shared,
+    } = *context;
     let fit_forward = slice.forward.price;
     let k_fit = (q.strike / fit_forward).ln();
     let model_iv = slice.params.vol(k_fit, slice.expiry_years);
@@ -161,54 +222,48 @@ fn mark_one(
     let mut g = inverse_option(q.kind, forward, q.strike, t, iv).ok()?;
     let mut clamped = None;
     if !health.stale {
-        if let (Some(bid), Some(ask)) = (q.live_bid(), q.live_ask()) {
-            if bid <= ask {
+        let two_sided = match (q.live_bid(), q.live_ask()) {
+            (Some(bid), Some(ask)) if bid <= ask => Some((bid, ask)),
+            _ => None,
+        };
+        let target = match shared.or_else(|| iv_bounds(q, forward, t, mark_band)) {
+            Some((lo, _)) if iv < lo => Some((lo, Clamp::Bid)),
+            Some((_, hi)) if iv > hi => Some((hi, Clamp::Ask)),
+            Some(_) => None,
+            // A two-sided quote whose bid or ask has no implied volatility: the price itself is clamped.
+            None => two_sided.and_then(|(bid, ask)| {
+                let price = match q.unit {
+                    PriceUnit::Coin => g.price_coin,
+                    PriceUnit::Usd => g.price_usd,
+                };
                 let iv_of = |p: f64| {
                     implied_vol_black76(q.kind, q.to_usd(p, forward), forward, q.strike, t, 1.0)
                         .ok()
                 };
-                // The band: `mark_band` of the half-spread around the midpoint of the bid and ask implied
-                // volatilities; the whole [bid, ask] when either has none.
-                let band = match (iv_of(bid), iv_of(ask)) {
-                    (Some(b), Some(a)) if a >= b => {
-                        let (mid, half) = (0.5 * (a + b), 0.5 * (a - b));
-                        Some((mid - mark_band * half, mid + mark_band * half))
-                    }
-                    _ => None,
-                };
-                let target = match band {
-                    Some((lo, _)) if iv < lo => Some((lo, Clamp::Bid)),
-                    Some((_, hi)) if iv > hi => Some((hi, Clamp::Ask)),
-                    Some(_) => None,
-                    None => {
-                        let price = match q.unit {
-                            PriceUnit::Coin => g.price_coin,
-                            PriceUnit::Usd => g.price_usd,
-                        };
-                        if price < bid {
-                            iv_of(bid).map(|v| (v, Clamp::Bid))
-                        } else if price > ask {
-                            iv_of(ask).map(|v| (v, Clamp::Ask))
-                        } else {
-                            None
-                        }
-                    }
-                };
-                if let Some((v, side)) = target {
-                    if let Ok(clamped_greeks) = inverse_option(q.kind, forward, q.strike, t, v) {
-                        iv = v;
-                        g = clamped_greeks;
-                        clamped = Some(side);
-                    }
+                if price < bid {
+                    iv_of(bid).map(|v| (v, Clamp::Bid))
+                } else if price > ask {
+                    iv_of(ask).map(|v| (v, Clamp::Ask))
+                } else {
+                    None
                 }
-                // Rounding of the inversions must not leave the price a hair outside the quotes.
-                let (lo, hi) = match q.unit {
-                    PriceUnit::Coin => (bid, ask),
-                    PriceUnit::Usd => (bid / forward, ask / forward),
-                };
-                g.price_coin = g.price_coin.clamp(lo, hi);
-                g.price_usd = g.price_coin * forward;
+            }),
+        };
+        if let Some((v, side)) = target {
+            if let Ok(clamped_greeks) = inverse_option(q.kind, forward, q.strike, t, v) {
+                iv = v;
+                g = clamped_greeks;
+                clamped = Some(side);
             }
+        }
+        if let Some((bid, ask)) = two_sided {
+            // Rounding of the inversions must not leave the price a hair outside the quotes.
+            let (lo, hi) = match q.unit {
+                PriceUnit::Coin => (bid, ask),
+                PriceUnit::Usd => (bid / forward, ask / forward),
+            };
+            g.price_coin = g.price_coin.clamp(lo, hi);
+            g.price_usd = g.price_coin * forward;
         } else if let Some((price, side)) = one_sided(q) {
             // One live side only: the mark is not above a live ask, nor below a live bid.
             let model = match q.unit {
@@ -265,6 +320,47 @@ fn mark_one(
         stale: health.stale,
         vol_add_on: if health.stale { health.vol_add_on } else { 0.0 },
     })
+}
+
+/// The implied volatilities a fresh mark of `q` may take on `forward` at `t`: the band around the midpoint of
+/// a live two-sided quote ([`MarkBand`]), at most the ask's or at least the bid's implied volatility with one
+/// live side, anything without one (or crossed). `None` when a two-sided quote's bid or ask has no implied
+/// volatility (the price is clamped then).
+fn iv_bounds(q: &InstrumentQuote, forward: f64, t: f64, band: MarkBand) -> Option<(f64, f64)> {
+    let iv_of =
+        |p: f64| implied_vol_black76(q.kind, q.to_usd(p, forward), forward, q.strike, t, 1.0).ok();
+    let (lo, hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    match (q.live_bid(), q.live_ask()) {
+        (Some(bid), Some(ask)) if bid <= ask => match (iv_of(bid), iv_of(ask)) {
+            (Some(b), Some(a)) if a >= b => {
+                let mid = 0.5 * (a + b);
+                let width = band.half_width(0.5 * (a - b));
+                Some((mid - width, mid + width))
+            }
+            _ => None,
+        },
+        (Some(_), Some(_)) => Some((lo, hi)),
+        (Some(bid), None) => Some((iv_of(bid).unwrap_or(lo), hi)),
+        (None, Some(ask)) => Some((lo, iv_of(ask).unwrap_or(hi))),
+        (None, None) => Some((lo, hi)),
+    }
+}
+
+/// The implied volatilities the marks of the call and the put of one strike may share (a call and a put of
+/// one strike and expiry have one implied volatility: put–call parity on the forward): the intersection of
+/// their [`iv_bounds`], when both have bounds and they meet.
+fn shared_bounds(
+    quotes: &[&InstrumentQuote],
+    forward: f64,
+    t: f64,
+    band: MarkBand,
+) -> Option<(f64, f64)> {
+    let mut shared = (f64::NEG_INFINITY, f64::INFINITY);
+    for q in quotes {
+        let (lo, hi) = iv_bounds(q, forward, t, band)?;
+        shared = (shared.0.max(lo), shared.1.min(hi));
+    }
+    (shared.0 <= shared.1).then_some(shared)
 }
 
 /// The one live side of a one-sided market, as the clamp it implies.

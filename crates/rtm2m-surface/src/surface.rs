@@ -1026,13 +1026,13 @@ fn scan_slice(params: &SviRaw, previous: Option<&SviRaw>, grid: &[f64]) -> (Arbi
     };
     let mut clear = true;
     for &k in grid {
-        let g = params.durrleman_g(k);
+        let (w, g) = params.total_variance_and_g(k);
         if g < check.g_min {
             check.g_min = g;
             check.g_min_at = k;
         }
         if let Some(prev) = previous {
-            let (w, floor) = (params.total_variance(k), prev.total_variance(k));
+            let floor = prev.total_variance(k);
             if w < floor {
                 check.calendar_violations += 1;
             }

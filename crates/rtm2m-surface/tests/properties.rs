@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 use rtm2m_market::event::{Event, OptionQuote, OptionType};
 use rtm2m_market::Timestamp;
+use rtm2m_pricing::implied_vol_black76;
 use rtm2m_pricing::inverse::inverse_option;
 use rtm2m_pricing::OptionKind;
 use rtm2m_surface::forward::{Forward, ForwardSource};
@@ -13,7 +14,7 @@ use rtm2m_surface::quotes::InstrumentQuote;
 use rtm2m_surface::slice::{fit_svi, prepare_quotes, FitGrids, SliceQuotes};
 use rtm2m_surface::surface::{repair_slice, sinh_grid};
 use rtm2m_surface::svi::{repair_butterfly, SviRaw};
-use rtm2m_surface::{SurfaceConfig, SurfaceEngine};
+use rtm2m_surface::{MarkBand, SurfaceConfig, SurfaceEngine};
 
 const DAY_S: i64 = 86_400;
 
@@ -214,6 +215,179 @@ proptest! {
             prop_assert!(["expired", "no_slice", "pricing"].contains(&u.reason));
         }
     }
+
+    /// A call and a put of one strike have one implied volatility (put–call parity on the forward): where
+    /// their quotes leave a common band they are marked at one volatility, and each mark stays inside its own
+    /// bid/ask whatever the quotes (parity-consistent or not, tight or wide, one of them one-sided).
+    #[test]
+    fn a_call_and_a_put_of_one_strike_are_marked_at_one_volatility_inside_their_quotes(
+        rows in prop::collection::vec(
+            (0.3..1.2_f64, -0.08..0.08_f64, 0.002..0.12_f64, 0.002..0.12_f64, 0usize..4), 6..14),
+    ) {
+        let (forward, days) = (70_000.0, 30);
+        let t = days as f64 / 365.0;
+        let mut engine = SurfaceEngine::new(SurfaceConfig::default()).expect("default config");
+        let mut quotes = Vec::new();
+        for (i, (vol, offset, half_call, half_put, shape)) in rows.into_iter().enumerate() {
+            let strike = 50_000.0 + 4_000.0 * i as f64;
+            let call = quote(OptionKind::Call, strike, days, forward, vol, half_call, Some(1.0));
+            let mut put = quote(OptionKind::Put, strike, days, forward, vol + offset, half_put, Some(1.0));
+            match shape {
+                1 => put.bid = None,
+                2 => (put.bid, put.ask) = (None, None),
+                _ => {}
+            }
+            for q in [call, put] {
+                engine.apply(&Event::OptionQuote(q.clone())).expect("usable");
+                quotes.push(q);
+            }
+        }
+        engine.refit(now());
+        let (health, marks, _) = engine.marks("BTC", now()).expect("fitted");
+        prop_assume!(!health.stale);
+        let iv_of = |q: &OptionQuote, price: f64| {
+            let kind = if q.option_type == OptionType::Call { OptionKind::Call } else { OptionKind::Put };
+            implied_vol_black76(kind, price * forward, forward, q.strike, t, 1.0).ok()
+        };
+        let mark_of = |name: &str| marks.iter().find(|m| m.instrument == name).expect("every quote is marked");
+        prop_assert_eq!(marks.len(), quotes.len());
+        for pair in quotes.chunks(2) {
+            let (call, put) = (&pair[0], &pair[1]);
+            let (mc, mp) = (mark_of(&call.instrument), mark_of(&put.instrument));
+            for (q, m) in [(call, mc), (put, mp)] {
+                if let (Some(b), Some(a)) = (q.bid, q.ask) {
+                    prop_assert!(m.mark_price_coin >= b && m.mark_price_coin <= a, "{} not in [{b}, {a}]", m.mark_price_coin);
+                }
+            }
+            // Each quote's band, computed here from its prices: around the midpoint of a two-sided quote's
+            // bid and ask volatilities, up to the ask (or down to the bid) of a one-sided one.
+            let config = SurfaceConfig::default();
+            let band = MarkBand { share: config.mark_band, wide_from: config.mark_band_wide_from };
+            let bounds = |q: &OptionQuote| match (q.bid.and_then(|b| iv_of(q, b)), q.ask.and_then(|a| iv_of(q, a))) {
+                (Some(b), Some(a)) => {
+                    let w = band.half_width(0.5 * (a - b));
+                    (0.5 * (a + b) - w, 0.5 * (a + b) + w)
+                }
+                (None, Some(a)) => (f64::NEG_INFINITY, a),
+                (Some(b), None) => (b, f64::INFINITY),
+                (None, None) => (f64::NEG_INFINITY, f64::INFINITY),
+            };
+            let (bc, bp) = (bounds(call), bounds(put));
+            let tol = 1e-9;
+            let (lo, hi) = (bc.0.max(bp.0), bc.1.min(bp.1));
+            if lo <= hi {
+                prop_assert!((mc.mark_iv - mp.mark_iv).abs() <= tol, "{}: {} vs {}", call.instrument, mc.mark_iv, mp.mark_iv);
+                prop_assert!(mc.mark_iv >= lo - tol && mc.mark_iv <= hi + tol);
+            } else {
+                for (m, b) in [(mc, bc), (mp, bp)] {
+                    prop_assert!(m.mark_iv >= b.0 - tol && m.mark_iv <= b.1 + tol, "{} {} not in {:?}", m.instrument, m.mark_iv, b);
+                }
+            }
+        }
+    }
+}
+
+/// The band a fresh mark may take around the midpoint of a two-sided quote: `λ·h` up to `h₀`, then widening
+/// continuously toward the whole bid/ask, never beyond it.
+#[test]
+fn the_mark_band_widens_continuously_with_the_spread_and_never_leaves_the_quote() {
+    let band = MarkBand {
+        share: 0.1,
+        wide_from: 0.04,
+    };
+    assert!((band.half_width(0.02) - 0.002).abs() < 1e-15);
+    assert!((band.half_width(0.04) - 0.004).abs() < 1e-15);
+    assert!((band.half_width(0.04 + 1e-9) - 0.004).abs() < 1e-8);
+    assert!((band.half_width(0.10) - (0.10 - 0.9 * 0.04)).abs() < 1e-15);
+    let mut previous = 0.0;
+    for i in 0..=1000 {
+        let h = 0.5 * i as f64 / 1000.0;
+        let w = band.half_width(h);
+        assert!(
+            w <= h + 1e-15 && w >= 0.1 * h - 1e-15 && w >= previous,
+            "h {h}: {w}"
+        );
+        previous = w;
+    }
+    let narrow = MarkBand {
+        share: 0.1,
+        wide_from: f64::INFINITY,
+    };
+    assert!((narrow.half_width(0.3) - 0.03).abs() < 1e-15);
+}
+
+/// Inside a wide quote the surface decides: the mark is the model's volatility, not pulled toward a
+/// midpoint 20 vol points away (a tight quote still pins it near its own midpoint).
+#[test]
+fn a_wide_quote_leaves_the_mark_at_the_surface_and_a_tight_one_pins_it_near_its_midpoint() {
+    let (forward, days) = (70_000.0, 60);
+    let mut engine = SurfaceEngine::new(SurfaceConfig::default()).expect("default config");
+    for i in 0..13 {
+        let strike = 52_000.0 + 3_000.0 * i as f64;
+        let kind = if strike >= forward {
+            OptionKind::Call
+        } else {
+            OptionKind::Put
+        };
+        let vol = 0.55 + 0.2 * ((strike / forward).ln()).powi(2);
+        engine
+            .apply(&Event::OptionQuote(quote(
+                kind,
+                strike,
+                days,
+                forward,
+                vol,
+                0.01,
+                Some(1.0),
+            )))
+            .expect("usable");
+    }
+    // A deep call quoted from 0.40 to 1.20 vol (midpoint 0.80), and one a hair off the smile, tight.
+    let mut wide = quote(
+        OptionKind::Call,
+        90_000.0,
+        days,
+        forward,
+        0.80,
+        0.40,
+        Some(1.0),
+    );
+    wide.instrument = "BTC-WIDE-90000-C".into();
+    let mut tight = quote(
+        OptionKind::Call,
+        91_000.0,
+        days,
+        forward,
+        0.65,
+        0.005,
+        Some(1.0),
+    );
+    tight.instrument = "BTC-TIGHT-91000-C".into();
+    for q in [&wide, &tight] {
+        engine
+            .apply(&Event::OptionQuote(q.clone()))
+            .expect("usable");
+    }
+    engine.refit(now());
+    let (_, marks, _) = engine.marks("BTC", now()).expect("fitted");
+    let m = marks
+        .iter()
+        .find(|m| m.instrument == wide.instrument)
+        .expect("marked");
+    assert!(
+        m.clamped.is_none() && (m.mark_iv - m.model_iv).abs() < 1e-12,
+        "{m:?}"
+    );
+    assert!((m.mark_iv - 0.80).abs() > 0.1, "{}", m.mark_iv);
+    let m = marks
+        .iter()
+        .find(|m| m.instrument == tight.instrument)
+        .expect("marked");
+    assert!(
+        (m.mark_iv - 0.65).abs() <= 0.1 * 0.005 + 1e-9,
+        "{}",
+        m.mark_iv
+    );
 }
 
 /// A chain with every defect the issue lists: missing sides, zero sizes, crossed prices (as a venue could
