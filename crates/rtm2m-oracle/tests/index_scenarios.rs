@@ -1,6 +1,7 @@
 //! Index engine scenarios on synthetic venues whose answers are known: a venue printing 0, ×10 or freezing
-//! among three healthy ones, too few venues, stablecoin conversion at a direct rate, a market-wide jump,
-//! and VWAP by hand; then property tests of the aggregation.
+//! among three healthy ones, too few venues, stablecoin conversion at a direct rate, stablecoin pairs
+//! off their peg (excluded the cycle they move, not for one odd USD minute), a market-wide jump, and
+//! VWAP by hand; then property tests of the aggregation.
 
 use proptest::prelude::*;
 use rtm2m_market::event::{IndexStatus, Quote, Trade};
@@ -232,6 +233,158 @@ fn stablecoin_pairs_convert_at_a_direct_rate_and_are_excluded_off_peg() {
     assert!((report.price.expect("price") - 20_005.0).abs() < 1e-9);
     // The USDC/USD pair prices the stablecoin, not an index of its own.
     assert!(reports.iter().all(|r| r.underlying == "BTC"));
+}
+
+/// Quotes every 5 s for `minutes` from `sources` (venue, pair), each at the fair price times
+/// `factor(source index, seconds since T0)`.
+fn priced_market(
+    sources: &[(&str, &str)],
+    minutes: i64,
+    factor: impl Fn(usize, i64) -> f64,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    for step in 0..(minutes * 60 / STEP_S) {
+        let t = step * STEP_S;
+        for (k, (venue, symbol)) in sources.iter().enumerate() {
+            let mid = fair(t + k as i64) * factor(k, t);
+            events.push(quote(
+                T0 + t + k as i64,
+                venue,
+                symbol,
+                mid - 0.5,
+                mid + 0.5,
+            ));
+        }
+    }
+    events
+}
+
+fn rate_of<'a>(report: &'a IndexReport, currency: &str) -> &'a rtm2m_oracle::index::QuoteRate {
+    report
+        .rates
+        .iter()
+        .find(|r| r.currency == currency)
+        .expect("a rate for the currency")
+}
+
+const FOUR_QUOTES: [(&str, &str); 4] = [
+    ("alpha", "BTC/USD"),
+    ("bravo", "BTC/USDT"),
+    ("charlie", "BTC/USDC"),
+    ("delta", "BTC/USDC"),
+];
+
+#[test]
+fn stablecoin_pairs_off_their_peg_are_excluded_the_cycle_they_move() {
+    // 20 minutes at par, then both USDC venues 3% above: USDC is worth 0.971 USD.
+    let events = priced_market(&FOUR_QUOTES, 30, |k, t| {
+        if k >= 2 && t >= 20 * 60 {
+            1.03
+        } else {
+            1.0
+        }
+    });
+    let reports = run(&events, IndexConfig::default());
+    // The cycle at 21:00 is the first to see the USDC venues' new prices (they print at 20:02, 20:03).
+    for report in reports.iter().filter(|r| r.ts >= at(T0 + 21 * 60)) {
+        for source in ["charlie:BTC/USDC", "delta:BTC/USDC"] {
+            assert_eq!(
+                reason_of(report, source),
+                Some(ExclusionReason::Depeg),
+                "{}",
+                report.ts
+            );
+        }
+        assert!(rate_of(report, "USDC").depeg);
+        assert!(!rate_of(report, "USDT").depeg);
+        let fair_now = fair(report.ts.unix_nanos() / 1_000_000_000 - T0);
+        assert!((report.price.expect("price") / fair_now - 1.0).abs() < 1e-3);
+    }
+    // At 21:00 the slow rate (median over 10 minutes) still says 1.0: the fast check excluded them.
+    let first = reports
+        .iter()
+        .find(|r| r.ts == at(T0 + 21 * 60))
+        .expect("cycle");
+    assert!((rate_of(first, "USDC").usd_rate - 1.0).abs() < 1e-3);
+    // One USDC venue off and the other at par: only the one off is out, and USDC is not de-pegged.
+    let events = priced_market(&FOUR_QUOTES, 30, |k, t| {
+        if k == 3 && t >= 20 * 60 {
+            1.025
+        } else {
+            1.0
+        }
+    });
+    let reports = run(&events, IndexConfig::default());
+    let report = reports.last().expect("reports");
+    assert_eq!(
+        reason_of(report, "delta:BTC/USDC"),
+        Some(ExclusionReason::Depeg)
+    );
+    assert!(report.used.iter().any(|u| u.source == "charlie:BTC/USDC"));
+    assert!(!rate_of(report, "USDC").depeg);
+}
+
+#[test]
+fn one_odd_minute_of_the_only_usd_venue_depegs_no_stablecoin() {
+    // The only USD venue prints 3%, 5% then 9% off for one minute each (below the 10% jump guard),
+    // 10 minutes apart, with one USDT and two USDC venues at par.
+    for (minute, factor) in [(20, 1.03), (30, 1.05), (40, 0.91)] {
+        let events = priced_market(&FOUR_QUOTES, 50, |k, t| {
+            // Prints from 5 s past the minute to the next minute: one cycle sees them.
+            if k == 0 && t > minute * 60 && t <= (minute + 1) * 60 {
+                factor
+            } else {
+                1.0
+            }
+        });
+        let reports = run(&events, IndexConfig::default());
+        for report in &reports {
+            assert!(
+                report
+                    .excluded
+                    .iter()
+                    .all(|e| e.reason != ExclusionReason::Depeg),
+                "USD at ×{factor}: {report:?}"
+            );
+            assert!(report.rates.iter().all(|r| !r.depeg), "{report:?}");
+            let fair_now = fair(report.ts.unix_nanos() / 1_000_000_000 - T0);
+            assert!((report.price.expect("price") / fair_now - 1.0).abs() < 1e-3);
+        }
+        // In the odd minute the USD venue itself is the outlier.
+        let odd = reports
+            .iter()
+            .find(|r| r.ts == at(T0 + (minute + 1) * 60))
+            .expect("cycle");
+        assert_eq!(
+            reason_of(odd, "alpha:BTC/USD"),
+            Some(ExclusionReason::Outlier),
+            "USD at ×{factor}"
+        );
+    }
+}
+
+#[test]
+fn a_stablecoin_at_a_steady_discount_is_not_taken_for_the_one_that_moved() {
+    // USD 1.6% above USDT for 20 minutes (USDT's slow rate 1.016, within the 2% threshold), USDC at
+    // par with USD. Then USDC moves to 1.0128 × USD: 2.08% above the median of USD and USDT, while
+    // USDT is 2.20% below the median of USD and USDC. USDC goes, USDT stays.
+    let events = priced_market(&FOUR_QUOTES[..3], 30, |k, t| match k {
+        0 => 1.016,
+        1 => 1.0,
+        _ if t >= 20 * 60 => 1.029,
+        _ => 1.016,
+    });
+    let reports = run(&events, IndexConfig::default());
+    for report in reports.iter().filter(|r| r.ts >= at(T0 + 21 * 60)) {
+        assert_eq!(
+            reason_of(report, "charlie:BTC/USDC"),
+            Some(ExclusionReason::Depeg),
+            "{}",
+            report.ts
+        );
+        assert!(report.used.iter().any(|u| u.source == "bravo:BTC/USDT"));
+        assert!(!rate_of(report, "USDT").depeg);
+    }
 }
 
 #[test]

@@ -16,7 +16,10 @@
 //!    `STABLE/USD` pairs when the data has them; otherwise the implied rate, (median of USD-quoted sources)
 //!    / (median of the stablecoin-quoted sources), taken as the median of its samples over `rate_window_ns`;
 //!    otherwise par. A stablecoin whose rate is more than `depeg_threshold` from 1 has its pairs excluded
-//!    (`depeg`).
+//!    (`depeg`); so does any stablecoin pair whose price this cycle is more than `depeg_threshold` from
+//!    the median of the other quote currencies' prices, when USD-quoted sources and a second source
+//!    corroborate that median (the fast check, `rates::off_peg_now`): a de-peg's pairs leave the index the
+//!    cycle they move, not when the slow rate catches up.
 //! 3. Sources more than `outlier_band` from the median of the rest are excluded (`outlier`).
 //! 4. The used sources are aggregated by the [`Method`] (capped median by default) and a Pyth-style
 //!    confidence is computed from their dispersion ([`aggregate::pyth_confidence`]).
@@ -28,7 +31,7 @@ pub mod aggregate;
 mod rates;
 
 use crate::OracleError;
-use rates::RateWindow;
+use rates::{off_peg_now, RateWindow};
 use rtm2m_market::event::{Bar, IndexStatus, IndexUpdate, Quote, Trade};
 use rtm2m_market::{Event, Pair, Timestamp};
 use serde::Serialize;
@@ -109,7 +112,8 @@ pub struct IndexConfig {
     /// `outlier` (default 0.02).
     pub outlier_band: f64,
     /// A stablecoin whose USD rate is further than this fraction from 1 is de-pegged: its pairs are
-    /// excluded (default 0.02).
+    /// excluded; so is a stablecoin pair whose price is further than this fraction from the other quote
+    /// currencies' prices in the same cycle (default 0.02).
     pub depeg_threshold: f64,
     /// Implied stablecoin rates are the median of their samples over this window, nanoseconds
     /// (default 600 s).
@@ -221,7 +225,8 @@ pub enum ExclusionReason {
     NoVolume,
     /// The quote currency is neither USD nor a configured stablecoin.
     UnsupportedQuote,
-    /// The quote currency is a stablecoin whose USD rate is off its peg by more than the threshold.
+    /// The quote currency is a stablecoin off its peg by more than the threshold: by its USD rate, or by
+    /// this pair's price against the other quote currencies' in this cycle.
     Depeg,
     /// Too far from the median of the other candidates.
     Outlier,
@@ -309,7 +314,9 @@ pub struct QuoteRate {
     pub usd_rate: f64,
     /// Where the rate came from.
     pub basis: RateBasis,
-    /// Whether it is off its peg by more than the threshold (its pairs are then excluded as `depeg`).
+    /// Whether it is off its peg by more than the threshold: its rate, or this cycle's prices of all its
+    /// pairs (the fast check). Its pairs are then excluded as `depeg`. A single pair can also be excluded
+    /// as `depeg` on its own (that venue's stablecoin off its peg) while this stays false.
     pub depeg: bool,
 }
 
@@ -873,6 +880,7 @@ impl IndexEngine {
         }
         let mut depegged = vec![false; self.stables.len()];
         let mut stable_rate = vec![1.0; self.stables.len()];
+        let mut stable_basis = vec![None; self.stables.len()];
         for s in 0..self.stables.len() {
             let mut prices: Vec<f64> = candidates
                 .iter()
@@ -895,19 +903,42 @@ impl IndexEngine {
                     }
                 }
             };
-            let depeg = (rate - 1.0).abs() > self.config.depeg_threshold;
-            depegged[s] = depeg;
+            depegged[s] = (rate - 1.0).abs() > self.config.depeg_threshold;
             stable_rate[s] = rate;
+            stable_basis[s] = Some(basis);
+        }
+        // The fast check: this cycle's stablecoin pairs against the rest of the market, at face value.
+        let pairs: Vec<(Option<usize>, f64)> = candidates
+            .iter()
+            .map(|c| match c.quote {
+                QuoteKind::Stable(s) => (Some(s), c.price),
+                QuoteKind::Usd => (None, c.price),
+                QuoteKind::Unsupported => unreachable!("excluded by the per-source checks"),
+            })
+            .collect();
+        let in_play: Vec<bool> = depegged.iter().map(|d| !d).collect();
+        let off_peg = off_peg_now(&pairs, &in_play, &stable_rate, self.config.depeg_threshold);
+        for s in 0..self.stables.len() {
+            let Some(basis) = stable_basis[s] else {
+                continue;
+            };
+            // Every pair of the stablecoin off its peg now: the stablecoin is, whatever its slow rate.
+            let all_off = (0..pairs.len())
+                .filter(|&i| pairs[i].0 == Some(s))
+                .all(|i| off_peg[i]);
             rates.push(QuoteRate {
                 currency: self.stables[s].code.clone(),
-                usd_rate: rate,
+                usd_rate: stable_rate[s],
                 basis,
-                depeg,
+                depeg: depegged[s] || all_off,
             });
         }
+        let mut k = 0;
         candidates.retain_mut(|c| {
+            let off = off_peg[k];
+            k += 1;
             if let QuoteKind::Stable(s) = c.quote {
-                if depegged[s] {
+                if depegged[s] || off {
                     excluded.push(ExcludedSource {
                         source: self.sources[c.id].label.clone(),
                         reason: ExclusionReason::Depeg,

@@ -46,7 +46,8 @@ pub struct IndexArgs {
     /// Fewer used sources than this and the index is degraded.
     #[arg(long, default_value_t = 3)]
     pub quorum: usize,
-    /// A stablecoin whose USD rate is further than this fraction from 1 is de-pegged.
+    /// A stablecoin whose USD rate is further than this fraction from 1 is de-pegged, and so is a
+    /// stablecoin pair whose price is this far from the other quote currencies' in the same cycle.
     #[arg(long, default_value_t = 0.02, value_name = "FRACTION")]
     pub depeg_threshold: f64,
     /// Only this underlying (`BTC`); all of them by default.
