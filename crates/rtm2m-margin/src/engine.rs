@@ -7,7 +7,7 @@ use crate::error::{invalid, require_finite, MarginError};
 use crate::haircut::HaircutParams;
 use crate::instrument::{InstrumentKind, Settlement, SECONDS_PER_YEAR};
 use crate::market::MarketSnapshot;
-use crate::market_risk::{MarketRisk, UnitGreeks};
+use crate::market_risk::{MarketRisk, PricedInstrument, UnitGreeks};
 use crate::pmrm2::{
     ExpiryVols, Pmrm2Account, Pmrm2Collateral, Pmrm2Expiry, Pmrm2Option, Pmrm2Params, Pmrm2Perp,
 };
@@ -375,7 +375,25 @@ pub fn prepare(
 }
 
 /// Writes the account's P&L per scenario (position-weighted sum of the cached arrays) into `pnl`, USD.
+///
+/// Each scenario's sum runs over `held` in order from 0, as the plain loop
+/// `for (i, q) in held { pnl[s] += q·array_i[s] }` would ([`scenario_pnl_reference`]), so the result is the
+/// same to the bit; it is only blocked for speed: a block of scenarios stays in registers while every position
+/// is added, and products and sums are never fused, so the AVX build and the portable one agree to the bit.
 pub fn scenario_pnl(risk: &MarketRisk, held: &[(usize, f64)], pnl: &mut Vec<f64>) {
+    let n = risk.scenario_count();
+    pnl.resize(n, 0.0); // every slot is overwritten below
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX (checked just above).
+        unsafe { weighted_sum_avx(&risk.arrays, n, held, pnl) };
+        return;
+    }
+    weighted_sum::<16>(&risk.arrays, n, held, pnl);
+}
+
+/// The readable form of [`scenario_pnl`], which tests hold it to.
+pub fn scenario_pnl_reference(risk: &MarketRisk, held: &[(usize, f64)], pnl: &mut Vec<f64>) {
     pnl.clear();
     pnl.resize(risk.scenario_count(), 0.0);
     for &(i, size) in held {
@@ -383,6 +401,58 @@ pub fn scenario_pnl(risk: &MarketRisk, held: &[(usize, f64)], pnl: &mut Vec<f64>
             *p += size * x;
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn weighted_sum_avx(arrays: &[f64], n: usize, held: &[(usize, f64)], out: &mut [f64]) {
+    // 12 accumulators of 4 f64, a broadcast size and a product: 14 of the 16 vector registers.
+    weighted_sum::<48>(arrays, n, held, out);
+}
+
+/// `out[s] = Σ_(i, q) ∈ held q·arrays[i·n + s]`, summed in `held` order, `B` scenarios at a time (16 by
+/// default: 8 SSE2 registers of 2 f64). The last block ends at `n` and overlaps the one before it; the
+/// scenarios it recomputes get the same bits.
+#[inline(always)]
+fn weighted_sum<const B: usize>(arrays: &[f64], n: usize, held: &[(usize, f64)], out: &mut [f64]) {
+    debug_assert_eq!(out.len(), n);
+    if n < B {
+        // Fewer scenarios than a block (a grid of a few scenarios): the same sum, unblocked.
+        out.fill(0.0);
+        for &(i, size) in held {
+            for (o, x) in out.iter_mut().zip(&arrays[i * n..(i + 1) * n]) {
+                *o += size * x;
+            }
+        }
+        return;
+    }
+    let mut start = 0;
+    while start < n {
+        let first = start.min(n - B);
+        weighted_block::<B>(arrays, n, held, first, out);
+        start = first + B;
+    }
+}
+
+/// Scenarios `start .. start + W` of [`weighted_sum`], accumulated in registers.
+#[inline(always)]
+fn weighted_block<const W: usize>(
+    arrays: &[f64],
+    n: usize,
+    held: &[(usize, f64)],
+    start: usize,
+    out: &mut [f64],
+) {
+    let mut acc = [0.0_f64; W];
+    for &(i, size) in held {
+        let row: &[f64; W] = arrays[i * n + start..][..W]
+            .try_into()
+            .expect("a slice of W values");
+        for k in 0..W {
+            acc[k] += size * row[k];
+        }
+    }
+    out[start..start + W].copy_from_slice(&acc);
 }
 
 /// Requirements of an account, USD, with their parts.
@@ -433,8 +503,60 @@ fn haircut_usd(prepared: &PreparedAccount) -> (f64, f64) {
 
 /// Naked short contracts per (underlying, expiry): Σ over strikes of max(0, −net size at the strike), calls and
 /// puts netted at the same strike (Derive PMRM_2 naked-short matching), times the index.
+///
+/// With `held` in strictly increasing instrument order (as [`prepare`] builds it), each strike's other options
+/// are found by walking the market's strike ring, and a strike is counted at its first held option: no
+/// allocation, no sort. Whether an option is held is read from a bit set of the held instruments (on the stack
+/// when they span at most [`HELD_BITS`] instruments), and only a held one is searched for its size.
+/// Otherwise [`naked_notional_usd_reference`].
 fn naked_notional_usd(risk: &MarketRisk, held: &[(usize, f64)]) -> f64 {
-    // A sorted vector, not a map: an account holds tens of options and this runs on every re-margin.
+    let (Some(&(first, _)), Some(&(last, _))) = (held.first(), held.last()) else {
+        return 0.0;
+    };
+    if !held.windows(2).all(|w| w[0].0 < w[1].0) {
+        return naked_notional_usd_reference(risk, held);
+    }
+    let mut bits = [0_u64; HELD_BITS / 64];
+    let in_bits = last - first < HELD_BITS;
+    if in_bits {
+        for &(i, _) in held {
+            bits[(i - first) / 64] |= 1 << ((i - first) % 64);
+        }
+    }
+    let maybe_held = |j: usize| {
+        !in_bits
+            || (first..=last).contains(&j)
+                && bits[(j - first) / 64] & (1 << ((j - first) % 64)) != 0
+    };
+    let mut naked = 0.0;
+    'held: for (k, &(i, size)) in held.iter().enumerate() {
+        let Some(mut j) = risk.next_at_strike(i) else {
+            continue;
+        };
+        let mut net = size;
+        // A ring holds at most one option per kind and settlement (names are unique): the walk is bounded.
+        while j != i {
+            if maybe_held(j) {
+                if let Ok(at) = held.binary_search_by_key(&j, |e| e.0) {
+                    if at < k {
+                        continue 'held; // counted at its first held option
+                    }
+                    net += held[at].1;
+                }
+            }
+            j = risk.next_at_strike(j).expect("a ring holds options only");
+        }
+        naked += (-net).max(0.0) * risk.instruments[i].index_usd;
+    }
+    naked
+}
+
+/// Span of instrument indices of the stack bit set of [`naked_notional_usd`].
+const HELD_BITS: usize = 4096;
+
+/// The readable form of [`naked_notional_usd`] for any `held`: options sorted by (underlying, expiry, strike)
+/// and each run's net size taken.
+fn naked_notional_usd_reference(risk: &MarketRisk, held: &[(usize, f64)]) -> f64 {
     let mut by_strike: Vec<((usize, i64, u64), f64, f64)> = held
         .iter()
         .filter_map(|&(i, size)| {
@@ -462,26 +584,25 @@ fn naked_notional_usd(risk: &MarketRisk, held: &[(usize, f64)]) -> f64 {
     naked
 }
 
-/// Basis/roll contingency: the scenarios move every future with the index, so a calendar spread or a
-/// cash-and-carry looks riskless; each future or perpetual is charged
+/// Basis/roll contingency of one position: the scenarios move every future with the index, so a calendar
+/// spread or a cash-and-carry looks riskless; each future or perpetual is charged
 /// |q|·S·max(`roll_move_min`, `roll_move_per_year`·T), T in years to expiry (0 for a perpetual), the form of
 /// Deribit PM's roll shock (docs/margin.md §3). Settled futures carry no charge.
-fn basis_contingency_usd(risk: &MarketRisk, held: &[(usize, f64)], params: &Rtm2mParams) -> f64 {
-    held.iter()
-        .map(|&(i, size)| {
-            let p = &risk.instruments[i];
-            let years = match p.instrument.kind {
-                InstrumentKind::Perpetual => 0.0,
-                InstrumentKind::Future { .. } if p.expiry_years > 0.0 => p.expiry_years,
-                _ => return 0.0,
-            };
-            size.abs() * p.index_usd * params.roll_move_min.max(params.roll_move_per_year * years)
-        })
-        .sum()
+#[inline]
+fn basis_contingency_one_usd(p: &PricedInstrument, size: f64, params: &Rtm2mParams) -> f64 {
+    let years = match p.instrument.kind {
+        InstrumentKind::Perpetual => 0.0,
+        InstrumentKind::Future { .. } if p.expiry_years > 0.0 => p.expiry_years,
+        _ => return 0.0,
+    };
+    size.abs() * p.index_usd * params.roll_move_min.max(params.roll_move_per_year * years)
 }
 
-/// The `rtm2m` requirements of a prepared account; `pnl` is scratch space (reused, no other allocation
-/// beyond the Greeks and naked-short tallies).
+/// Underlyings whose liquidation add-on terms [`rtm2m_requirements`] tallies on the stack.
+const STACK_UNDERLYINGS: usize = 8;
+
+/// The `rtm2m` requirements of a prepared account; `pnl` is scratch space (reused; no allocation for a market
+/// of up to [`STACK_UNDERLYINGS`] underlyings).
 pub fn rtm2m_requirements(
     risk: &MarketRisk,
     prepared: &PreparedAccount,
@@ -489,28 +610,54 @@ pub fn rtm2m_requirements(
     pnl: &mut Vec<f64>,
 ) -> Requirements {
     scenario_pnl(risk, &prepared.held, pnl);
-    let (mut worst, mut loss) = (None, 0.0);
-    for (s, &x) in pnl.iter().enumerate() {
-        if -x > loss {
-            loss = -x;
-            worst = Some(s);
+    // The worst scenario is the first with the least P&L, when that loses; NaN never wins (`<` is false).
+    // Four lanes of minima, so that the pass vectorises.
+    let mut lanes = [f64::INFINITY; 4];
+    let chunks = pnl.chunks_exact(4);
+    for &x in chunks.remainder() {
+        lanes[0] = if x < lanes[0] { x } else { lanes[0] };
+    }
+    for c in chunks {
+        for k in 0..4 {
+            lanes[k] = if c[k] < lanes[k] { c[k] } else { lanes[k] };
         }
     }
+    let least = lanes
+        .iter()
+        .fold(f64::INFINITY, |m, &x| if x < m { x } else { m });
+    let (worst, loss) = if least < 0.0 {
+        (pnl.iter().position(|&x| x == least), -least)
+    } else {
+        (None, 0.0)
+    };
     let naked = naked_notional_usd(risk, &prepared.held);
+    // Per underlying: net Γ, net Δ, index (the terms of [`greeks_by_underlying`] the add-on needs); and the
+    // basis/roll contingency ([`basis_contingency_one_usd`]), in the same pass.
+    let underlyings = risk.grid.underlyings.len();
+    let mut on_stack = [(0.0, 0.0, 0.0); STACK_UNDERLYINGS];
+    let mut on_heap = Vec::new();
+    let per_underlying: &mut [(f64, f64, f64)] = if underlyings <= STACK_UNDERLYINGS {
+        &mut on_stack[..underlyings]
+    } else {
+        on_heap.resize(underlyings, (0.0, 0.0, 0.0));
+        &mut on_heap
+    };
+    let mut basis = 0.0;
+    for &(i, size) in &prepared.held {
+        let p = &risk.instruments[i];
+        let t = &mut per_underlying[p.underlying_index];
+        t.0 += size * p.greeks.gamma_per_usd;
+        t.1 += size * p.greeks.delta_coin;
+        t.2 = p.index_usd;
+        basis += basis_contingency_one_usd(p, size, params);
+    }
     // Dynamic liquidation threshold: ½·k_γ·|Γ_u|·(h·S_u)² + k_δ·|Δ_u|·S_u per underlying.
     let mut addon = 0.0;
-    let greeks = greeks_by_underlying(risk, &prepared.held);
-    let mut index = vec![0.0; greeks.len()];
-    for &(i, _) in &prepared.held {
-        let p = &risk.instruments[i];
-        index[p.underlying_index] = p.index_usd;
-    }
-    for (g, s) in greeks.iter().zip(&index) {
+    for &(gamma, delta, s) in per_underlying.iter() {
         let move_usd = params.liquidation_shock * s;
-        addon += 0.5 * params.gamma_factor * g.gamma_per_usd.abs() * move_usd * move_usd
-            + params.delta_factor * g.delta_coin.abs() * s;
+        addon += 0.5 * params.gamma_factor * gamma.abs() * move_usd * move_usd
+            + params.delta_factor * delta.abs() * s;
     }
-    let basis = basis_contingency_usd(risk, &prepared.held, params);
     let haircut = haircut_usd(prepared);
     let contingency_im = prepared.oracle_im_usd + prepared.depeg_im_usd;
     Requirements {

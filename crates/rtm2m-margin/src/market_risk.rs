@@ -111,6 +111,40 @@ pub struct MarketRisk {
     /// `arrays[i·scenario_count .. (i+1)·scenario_count]`, USD.
     pub arrays: Vec<f64>,
     by_name: HashMap<String, Result<usize, Failure>>,
+    /// Per instrument, the next option of its (underlying, expiry, strike) group in a ring (itself when it is
+    /// alone; [`NOT_AN_OPTION`] for other instruments): the naked-short tally nets calls and puts at a strike
+    /// by walking it instead of sorting the account's options on every call.
+    strike_ring: Vec<u32>,
+}
+
+/// [`MarketRisk`]'s strike ring entry of an instrument that is not an option.
+const NOT_AN_OPTION: u32 = u32::MAX;
+
+/// Links the options of each (underlying, expiry, strike) into a ring, in instrument order.
+fn strike_ring(instruments: &[PricedInstrument]) -> Vec<u32> {
+    let mut ring = vec![NOT_AN_OPTION; instruments.len()];
+    let mut keyed: Vec<((usize, i64, u64), u32)> = instruments
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match p.instrument.kind {
+            InstrumentKind::Option {
+                expiry_unix_s,
+                strike_usd,
+                ..
+            } => Some((
+                (p.underlying_index, expiry_unix_s, strike_usd.to_bits()),
+                i as u32,
+            )),
+            _ => None,
+        })
+        .collect();
+    keyed.sort_unstable();
+    for group in keyed.chunk_by(|a, b| a.0 == b.0) {
+        for (k, &(_, i)) in group.iter().enumerate() {
+            ring[i as usize] = group[(k + 1) % group.len()].1;
+        }
+    }
+    ring
 }
 
 fn price_instrument(
@@ -453,6 +487,7 @@ impl MarketRisk {
         }
         Ok(MarketRisk {
             grid,
+            strike_ring: strike_ring(&instruments),
             instruments,
             arrays,
             by_name,
@@ -468,6 +503,13 @@ impl MarketRisk {
     pub fn array(&self, index: usize) -> &[f64] {
         let n = self.scenario_count();
         &self.arrays[index * n..(index + 1) * n]
+    }
+
+    /// The next option after option `index` in its ring of options on the same underlying, expiry and strike
+    /// (`index` itself when it is the only one); `None` for an instrument that is not an option.
+    pub(crate) fn next_at_strike(&self, index: usize) -> Option<usize> {
+        let next = self.strike_ring[index];
+        (next != NOT_AN_OPTION).then_some(next as usize)
     }
 
     /// Index of instrument `name` in [`MarketRisk::instruments`], or why it has none, naming `account` and the
