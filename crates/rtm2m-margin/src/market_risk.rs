@@ -112,14 +112,62 @@ pub struct MarketRisk {
     /// `arrays[i·scenario_count .. (i+1)·scenario_count]`, USD.
     pub arrays: Vec<f64>,
     by_name: HashMap<String, Result<usize, Failure>>,
-    /// Per instrument, the next option of its (underlying, expiry, strike) group in a ring (itself when it is
-    /// alone; [`NOT_AN_OPTION`] for other instruments): the naked-short tally nets calls and puts at a strike
-    /// by walking it instead of sorting the account's options on every call.
-    strike_ring: Vec<u32>,
+    /// Per instrument, what margining an account reads besides its array, packed together.
+    units: Vec<UnitTerms>,
+    /// Per instrument, its P&L at each distinct point of its underlying (undampened: the array's value in
+    /// scenario s is `weight[s]·points[point(s)]`), `point_width` values, zeros past the underlying's points.
+    points: Vec<f64>,
+    /// Values per instrument in `points`: the most points of any underlying, rounded up to a multiple of 4.
+    point_width: usize,
+    /// Dampening weight of each scenario.
+    weights: Vec<f64>,
 }
 
-/// [`MarketRisk`]'s strike ring entry of an instrument that is not an option.
-const NOT_AN_OPTION: u32 = u32::MAX;
+/// What margining an account reads of one instrument besides its risk array (a copy of
+/// [`PricedInstrument`] fields, 40 bytes instead of 216, and the strike ring).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct UnitTerms {
+    /// ∂²V/∂S², coins per USD of index.
+    pub gamma_per_usd: f64,
+    /// ∂V/∂S, coins of underlying.
+    pub delta_coin: f64,
+    /// Index price of the underlying, USD.
+    pub index_usd: f64,
+    /// Years to expiry of the basis/roll contingency: 0 for a perpetual, T for a live future, NaN for
+    /// instruments it does not charge.
+    pub roll_years: f64,
+    /// Index of the underlying in the grid's.
+    pub underlying: u32,
+    /// The next option of its (underlying, expiry, strike) in a ring (itself when it is alone;
+    /// [`NOT_AN_OPTION`] for other instruments): the naked-short tally nets calls and puts at a strike by
+    /// walking it instead of sorting the account's options on every call.
+    pub next_at_strike: u32,
+}
+
+/// [`UnitTerms::next_at_strike`] of an instrument that is not an option.
+pub(crate) const NOT_AN_OPTION: u32 = u32::MAX;
+
+impl UnitTerms {
+    fn of(instruments: &[PricedInstrument]) -> Vec<UnitTerms> {
+        let ring = strike_ring(instruments);
+        instruments
+            .iter()
+            .zip(ring)
+            .map(|(p, next_at_strike)| UnitTerms {
+                gamma_per_usd: p.greeks.gamma_per_usd,
+                delta_coin: p.greeks.delta_coin,
+                index_usd: p.index_usd,
+                roll_years: match p.instrument.kind {
+                    InstrumentKind::Perpetual => 0.0,
+                    InstrumentKind::Future { .. } if p.expiry_years > 0.0 => p.expiry_years,
+                    _ => f64::NAN,
+                },
+                underlying: p.underlying_index as u32,
+                next_at_strike,
+            })
+            .collect()
+    }
+}
 
 /// Links the options of each (underlying, expiry, strike) into a ring, in instrument order.
 fn strike_ring(instruments: &[PricedInstrument]) -> Vec<u32> {
@@ -444,8 +492,17 @@ struct PointScratch {
     pnl: Vec<f64>,
 }
 
-/// Appends to `arrays` the unit's P&L in each scenario, dampened by `weights` (nothing when it fails),
-/// pricing each distinct point of its underlying once.
+/// What [`fill_array`] appends to, per valued instrument.
+struct ArraysOut {
+    /// P&L per scenario, dampened ([`MarketRisk::arrays`]).
+    scenarios: Vec<f64>,
+    /// P&L per point, `point_width` values ([`MarketRisk::points`]).
+    points: Vec<f64>,
+    point_width: usize,
+}
+
+/// Appends to `out` the unit's P&L in each scenario, dampened by `weights`, and its P&L at each point, padded
+/// with zeros to `point_width` (nothing when it fails), pricing each distinct point of its underlying once.
 ///
 /// An option is revalued in normalised form (Jäckel 2015, eq. 2.3): with `x₀ = ln(F/K)` computed once, the
 /// moved forward F(1 + m) has `x = x₀ + ln(1 + m)`, `e^{x/2} = e^{x₀/2}·√(1 + m)` and
@@ -459,7 +516,7 @@ fn fill_array(
     terms_of_points: &PointTerms,
     weights: &[f64],
     scratch: &mut PointScratch,
-    arrays: &mut Vec<f64>,
+    out: &mut ArraysOut,
 ) -> Result<(), Failure> {
     let local = &grid.local[priced.underlying_index];
     let n = local.points.len();
@@ -534,6 +591,7 @@ fn fill_array(
             }
         }
     }
+    let arrays = &mut out.scenarios;
     let start = arrays.len();
     match &terms_of_points.point8 {
         // Byte point numbers into 256 slots: the gather needs no bounds check.
@@ -555,6 +613,9 @@ fn fill_array(
         ),
     }
     debug_assert!(arrays[start..].iter().all(|x| x.is_finite()));
+    out.points.extend_from_slice(&pnl[..n]);
+    out.points
+        .resize(out.points.len() + out.point_width - n, 0.0);
     Ok(())
 }
 
@@ -613,11 +674,23 @@ impl MarketRisk {
         let names = names.into_iter();
         let expected = names.size_hint().0;
         let mut instruments = Vec::with_capacity(expected);
-        let mut arrays = Vec::with_capacity(expected * n);
+
         let mut by_name = HashMap::with_capacity(expected);
         let mut scratch = PointScratch::default();
         let point_terms: Vec<PointTerms> = grid.local.iter().map(PointTerms::of).collect();
         let weights: Vec<f64> = grid.scenarios.iter().map(|s| s.weight).collect();
+        let point_width = grid
+            .local
+            .iter()
+            .map(|l| l.points.len())
+            .max()
+            .unwrap_or(0)
+            .next_multiple_of(4);
+        let mut out = ArraysOut {
+            scenarios: Vec::with_capacity(expected * n),
+            points: Vec::with_capacity(expected * point_width),
+            point_width,
+        };
         for name in names {
             let Entry::Vacant(slot) = by_name.entry(name.to_owned()) else {
                 continue;
@@ -633,19 +706,23 @@ impl MarketRisk {
                         &point_terms[p.underlying_index],
                         &weights,
                         &mut scratch,
-                        &mut arrays,
+                        &mut out,
                     )?;
                     instruments.push(p);
                     Ok(instruments.len() - 1)
                 });
             slot.insert(outcome);
         }
+        debug_assert!(u32::try_from(instruments.len()).is_ok());
         Ok(MarketRisk {
             grid,
-            strike_ring: strike_ring(&instruments),
+            units: UnitTerms::of(&instruments),
             instruments,
-            arrays,
+            arrays: out.scenarios,
             by_name,
+            points: out.points,
+            point_width,
+            weights,
         })
     }
 
@@ -660,11 +737,25 @@ impl MarketRisk {
         &self.arrays[index * n..(index + 1) * n]
     }
 
-    /// The next option after option `index` in its ring of options on the same underlying, expiry and strike
-    /// (`index` itself when it is the only one); `None` for an instrument that is not an option.
-    pub(crate) fn next_at_strike(&self, index: usize) -> Option<usize> {
-        let next = self.strike_ring[index];
-        (next != NOT_AN_OPTION).then_some(next as usize)
+    /// What margining reads of each instrument besides its array, in [`MarketRisk::instruments`] order.
+    pub(crate) fn units(&self) -> &[UnitTerms] {
+        &self.units
+    }
+
+    /// Instrument `index`'s P&L at each point of its underlying ([`MarketRisk::point_width`] values, zeros
+    /// past the underlying's points), undampened.
+    pub(crate) fn points(&self) -> &[f64] {
+        &self.points
+    }
+
+    /// Values per instrument in [`MarketRisk::points`].
+    pub(crate) fn point_width(&self) -> usize {
+        self.point_width
+    }
+
+    /// Dampening weight of each scenario.
+    pub(crate) fn weights(&self) -> &[f64] {
+        &self.weights
     }
 
     /// Index of instrument `name` in [`MarketRisk::instruments`], or why it has none, naming `account` and the
