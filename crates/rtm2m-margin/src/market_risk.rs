@@ -509,7 +509,43 @@ struct ArraysOut {
 /// `√(F(1 + m)·K) = √(FK)·√(1 + m)`, so a point costs one normalised Black evaluation, no logarithm and no
 /// exponential; the points of one option are evaluated together by the SIMD kernel
 /// [`normalised_black_batch`]. A point where nothing moves (no spot move, the mark vol) has no P&L.
+///
+/// Compiled for AVX2 when the CPU has it: the same operations, never fused, so the same bits.
 fn fill_array(
+    priced: &PricedInstrument,
+    grid: &ScenarioGrid,
+    params: &GridParams,
+    terms_of_points: &PointTerms,
+    weights: &[f64],
+    scratch: &mut PointScratch,
+    out: &mut ArraysOut,
+) -> Result<(), Failure> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe {
+            fill_array_avx2(priced, grid, params, terms_of_points, weights, scratch, out)
+        };
+    }
+    fill_array_body(priced, grid, params, terms_of_points, weights, scratch, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fill_array_avx2(
+    priced: &PricedInstrument,
+    grid: &ScenarioGrid,
+    params: &GridParams,
+    terms_of_points: &PointTerms,
+    weights: &[f64],
+    scratch: &mut PointScratch,
+    out: &mut ArraysOut,
+) -> Result<(), Failure> {
+    fill_array_body(priced, grid, params, terms_of_points, weights, scratch, out)
+}
+
+#[inline(always)]
+fn fill_array_body(
     priced: &PricedInstrument,
     grid: &ScenarioGrid,
     params: &GridParams,
@@ -793,5 +829,80 @@ impl MarketRisk {
                 },
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::MarkIvs;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn fill_array_of_the_avx2_and_portable_builds_agree_to_the_bit() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let market = MarketSnapshot::from_json(
+            r#"{
+            "as_of": "2026-01-01T08:00:00Z",
+            "assets": {"BTC": {"price_usd": 100000, "ewma_vol": 0.5}, "ETH": {"price_usd": 3000, "ewma_vol": 0.7}},
+            "underlyings": {
+                "BTC": {"rate": 0.05, "forwards": {"1JAN27": 104000, "8JAN26": 100150}},
+                "ETH": {"forwards": {"1JAN27": 3090}}
+            },
+            "mark_ivs": {"BTC-1JAN27-100000-C": 0.55, "BTC-8JAN26-130000-C": 1.1, "BTC_USDC-8JAN26-99000-P": 0.4,
+                         "ETH-1JAN27-3000-P": 0.7, "ETH-1JAN27-1000-P": 0.0}
+        }"#,
+        )
+        .expect("valid market");
+        let mut names: Vec<&str> = market.mark_ivs.keys().map(String::as_str).collect();
+        names.extend(["BTC-1JAN27", "ETH-PERPETUAL"]);
+        let params = GridParams::rtm2m_default();
+        let risk = MarketRisk::build(&market, &MarkIvs(&market.mark_ivs), &params, names)
+            .expect("valid market");
+        let point_terms: Vec<PointTerms> = risk.grid.local.iter().map(PointTerms::of).collect();
+        let mut outputs = Vec::new();
+        for wide in [false, true] {
+            let mut scratch = PointScratch::default();
+            let mut out = ArraysOut {
+                scenarios: Vec::new(),
+                points: Vec::new(),
+                point_width: risk.point_width,
+            };
+            for p in &risk.instruments {
+                let args = (&risk.grid, &params, &point_terms[p.underlying_index]);
+                let result = if wide {
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    unsafe {
+                        fill_array_avx2(
+                            p,
+                            args.0,
+                            args.1,
+                            args.2,
+                            &risk.weights,
+                            &mut scratch,
+                            &mut out,
+                        )
+                    }
+                } else {
+                    fill_array_body(
+                        p,
+                        args.0,
+                        args.1,
+                        args.2,
+                        &risk.weights,
+                        &mut scratch,
+                        &mut out,
+                    )
+                };
+                result.expect("valued");
+            }
+            outputs.push(out);
+        }
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&outputs[0].scenarios), bits(&outputs[1].scenarios));
+        assert_eq!(bits(&outputs[0].points), bits(&outputs[1].points));
+        assert_eq!(bits(&outputs[1].scenarios), bits(&risk.arrays));
     }
 }
