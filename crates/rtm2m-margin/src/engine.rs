@@ -377,7 +377,7 @@ pub fn prepare(
 /// Writes the account's P&L per scenario (position-weighted sum of the cached risk arrays) into `pnl`, USD.
 ///
 /// Summed the way the arrays are made (docs/margin.md §5): an array's value in scenario s is
-/// `w_s·d[point_u(s)]`, d the unit's P&L at the ~87 distinct (move, vol state) points of its underlying u, so
+/// `w_s·d[point_u(s)]`, d the unit's P&L at the ~85 distinct (move, vol state) points of its underlying u, so
 /// per underlying the positions' point P&L `D_u = Σ q·d` is summed first (half the values of the 174-scenario
 /// arrays to read and add), then `pnl[s] = w_s·Σ_u D_u[point_u(s)]`. Equal to [`scenario_pnl_reference`] up to
 /// rounding (the weight multiplies the sum, not each term). Each point's sum runs over the positions in
@@ -487,7 +487,7 @@ fn point_sums(values: &[f64], rows: &[(usize, f64)], out: &mut [f64]) {
 #[target_feature(enable = "avx")]
 fn point_sums_avx(values: &[f64], rows: &[(usize, f64)], out: &mut [f64]) {
     // 11 accumulators of 4 f64, a broadcast size and a product: 13 of the 16 vector registers; two blocks
-    // cover the default grid's 84 values.
+    // cover the default grid's 84 to 88 values.
     point_sums_blocked::<44>(values, rows, out);
 }
 
