@@ -416,11 +416,11 @@ pub fn scenario_pnl(risk: &MarketRisk, held: &[(usize, f64)], pnl: &mut Vec<f64>
         rows_on_heap.resize(held.len(), (0, 0.0));
         &mut rows_on_heap
     };
-    let mut next = [0_usize; STACK_UNDERLYINGS];
+    let mut next_on_stack = [0_usize; STACK_UNDERLYINGS];
     let mut next_on_heap = Vec::new();
     let next: &mut [usize] = if underlyings <= STACK_UNDERLYINGS {
-        next[..underlyings].copy_from_slice(&starts[..underlyings]);
-        &mut next[..underlyings]
+        next_on_stack[..underlyings].copy_from_slice(&starts[..underlyings]);
+        &mut next_on_stack[..underlyings]
     } else {
         next_on_heap.extend_from_slice(&starts[..underlyings]);
         &mut next_on_heap
