@@ -7,7 +7,7 @@ use crate::error::{invalid, require_finite, MarginError};
 use crate::haircut::HaircutParams;
 use crate::instrument::{InstrumentKind, Settlement, SECONDS_PER_YEAR};
 use crate::market::MarketSnapshot;
-use crate::market_risk::{MarketRisk, UnitGreeks};
+use crate::market_risk::{MarketRisk, UnitGreeks, UnitTerms, NOT_AN_OPTION};
 use crate::pmrm2::{
     ExpiryVols, Pmrm2Account, Pmrm2Collateral, Pmrm2Expiry, Pmrm2Option, Pmrm2Params, Pmrm2Perp,
 };
@@ -374,8 +374,93 @@ pub fn prepare(
     })
 }
 
-/// Writes the account's P&L per scenario (position-weighted sum of the cached arrays) into `pnl`, USD.
+/// Writes the account's P&L per scenario (position-weighted sum of the cached risk arrays) into `pnl`, USD.
+///
+/// Summed the way the arrays are made (docs/margin.md §5): an array's value in scenario s is
+/// `w_s·d[point_u(s)]`, d the unit's P&L at the ~85 distinct (move, vol state) points of its underlying u, so
+/// per underlying the positions' point P&L `D_u = Σ q·d` is summed first (half the values of the 174-scenario
+/// arrays to read and add), then `pnl[s] = w_s·Σ_u D_u[point_u(s)]`. Equal to [`scenario_pnl_reference`] up to
+/// rounding (the weight multiplies the sum, not each term). Each point's sum runs over the positions in
+/// `held` order from 0 with no fused multiply-add, so the AVX build and the portable one agree to the bit.
+/// `pnl` is also the scratch space of the point sums.
 pub fn scenario_pnl(risk: &MarketRisk, held: &[(usize, f64)], pnl: &mut Vec<f64>) {
+    let n = risk.scenario_count();
+    let width = risk.point_width();
+    let underlyings = risk.grid.underlyings.len();
+    // The point sums live past the n scenarios (overwritten before they are read; only slots the vector
+    // did not have yet are zeroed).
+    pnl.resize(n + underlyings * width, 0.0);
+    let (out, sums) = pnl.split_at_mut(n);
+    let units = risk.units();
+    // The positions as (offset of the point row, size), grouped by underlying in `held` order (a counting
+    // sort: per underlying its count, then where its group starts).
+    let mut starts_on_stack = [0_usize; STACK_UNDERLYINGS + 1];
+    let mut starts_on_heap = Vec::new();
+    let starts: &mut [usize] = if underlyings <= STACK_UNDERLYINGS {
+        &mut starts_on_stack[..underlyings + 1]
+    } else {
+        starts_on_heap.resize(underlyings + 1, 0);
+        &mut starts_on_heap
+    };
+    for &(i, _) in held {
+        starts[units[i].underlying as usize + 1] += 1;
+    }
+    for u in 0..underlyings {
+        starts[u + 1] += starts[u];
+    }
+    let mut rows_on_stack = [(0_usize, 0.0_f64); 64];
+    let mut rows_on_heap = Vec::new();
+    let rows: &mut [(usize, f64)] = if held.len() <= rows_on_stack.len() {
+        &mut rows_on_stack[..held.len()]
+    } else {
+        rows_on_heap.resize(held.len(), (0, 0.0));
+        &mut rows_on_heap
+    };
+    let mut next_on_stack = [0_usize; STACK_UNDERLYINGS];
+    let mut next_on_heap = Vec::new();
+    let next: &mut [usize] = if underlyings <= STACK_UNDERLYINGS {
+        next_on_stack[..underlyings].copy_from_slice(&starts[..underlyings]);
+        &mut next_on_stack[..underlyings]
+    } else {
+        next_on_heap.extend_from_slice(&starts[..underlyings]);
+        &mut next_on_heap
+    };
+    for &(i, size) in held {
+        let u = units[i].underlying as usize;
+        rows[next[u]] = (i * width, size);
+        next[u] += 1;
+    }
+    let mut first = true;
+    for (u, local) in risk.grid.local.iter().enumerate() {
+        let group = &rows[starts[u]..starts[u + 1]];
+        if group.is_empty() {
+            continue;
+        }
+        let sums = &mut sums[u * width..(u + 1) * width];
+        point_sums(risk.points(), group, sums);
+        // Σ_u D_u[point_u(s)] from 0, underlyings in grid order.
+        if first {
+            for (o, &p) in out.iter_mut().zip(&local.point_of_scenario) {
+                *o = 0.0 + sums[p as usize];
+            }
+            first = false;
+        } else {
+            for (o, &p) in out.iter_mut().zip(&local.point_of_scenario) {
+                *o += sums[p as usize];
+            }
+        }
+    }
+    if first {
+        out.fill(0.0); // no position
+    }
+    for (o, &w) in out.iter_mut().zip(risk.weights()) {
+        *o *= w;
+    }
+    pnl.truncate(n);
+}
+
+/// The readable form of [`scenario_pnl`] (each position's array, in `held` order), which tests hold it to.
+pub fn scenario_pnl_reference(risk: &MarketRisk, held: &[(usize, f64)], pnl: &mut Vec<f64>) {
     pnl.clear();
     pnl.resize(risk.scenario_count(), 0.0);
     for &(i, size) in held {
@@ -383,6 +468,72 @@ pub fn scenario_pnl(risk: &MarketRisk, held: &[(usize, f64)], pnl: &mut Vec<f64>
             *p += size * x;
         }
     }
+}
+
+/// `out[k] = Σ_(r, q) ∈ rows q·values[r + k]` for every k of `out` (a multiple of 4 long; `rows` empty gives
+/// zeros), summed in `rows` order, a register block of points at a time.
+fn point_sums(values: &[f64], rows: &[(usize, f64)], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX (checked just above).
+        unsafe { point_sums_avx(values, rows, out) };
+        return;
+    }
+    // 8 SSE2 registers of 2 f64.
+    point_sums_blocked::<16>(values, rows, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn point_sums_avx(values: &[f64], rows: &[(usize, f64)], out: &mut [f64]) {
+    // 11 accumulators of 4 f64, a broadcast size and a product: 13 of the 16 vector registers; two blocks
+    // cover the default grid's 84 to 88 values.
+    point_sums_blocked::<44>(values, rows, out);
+}
+
+/// [`point_sums`] in blocks of `B` points, the last block ending at the row's end and overlapping the one
+/// before it (the points it recomputes get the same bits); rows shorter than a block in blocks of 8 and 4.
+#[inline(always)]
+fn point_sums_blocked<const B: usize>(values: &[f64], rows: &[(usize, f64)], out: &mut [f64]) {
+    let width = out.len();
+    debug_assert!(width.is_multiple_of(4));
+    let mut start = 0;
+    if width >= B {
+        while start < width {
+            let first = start.min(width - B);
+            point_block::<B>(values, rows, first, out);
+            start = first + B;
+        }
+        return;
+    }
+    while width - start >= 8 {
+        point_block::<8>(values, rows, start, out);
+        start += 8;
+    }
+    while width - start >= 4 {
+        point_block::<4>(values, rows, start, out);
+        start += 4;
+    }
+}
+
+/// Points `start .. start + W` of [`point_sums`], accumulated in registers.
+#[inline(always)]
+fn point_block<const W: usize>(
+    values: &[f64],
+    rows: &[(usize, f64)],
+    start: usize,
+    out: &mut [f64],
+) {
+    let mut acc = [0.0_f64; W];
+    for &(r, size) in rows {
+        let row: &[f64; W] = values[r + start..][..W]
+            .try_into()
+            .expect("a slice of W values");
+        for k in 0..W {
+            acc[k] += size * row[k];
+        }
+    }
+    out[start..start + W].copy_from_slice(&acc);
 }
 
 /// Requirements of an account, USD, with their parts.
@@ -433,8 +584,87 @@ fn haircut_usd(prepared: &PreparedAccount) -> (f64, f64) {
 
 /// Naked short contracts per (underlying, expiry): Σ over strikes of max(0, −net size at the strike), calls and
 /// puts netted at the same strike (Derive PMRM_2 naked-short matching), times the index.
+///
+/// With `held` in strictly increasing instrument order (as [`prepare`] builds it), each strike's other options
+/// are found by walking the market's strike ring, and a strike is counted at its first held option: no
+/// allocation, no sort. Whether an option is held is read from a bit set of the held instruments (on the stack
+/// when they span at most [`HELD_BITS`] instruments), and only a held one is searched for its size.
+/// Otherwise [`naked_notional_usd_reference`].
 fn naked_notional_usd(risk: &MarketRisk, held: &[(usize, f64)]) -> f64 {
-    // A sorted vector, not a map: an account holds tens of options and this runs on every re-margin.
+    let (Some(&(first, _)), Some(&(last, _))) = (held.first(), held.last()) else {
+        return 0.0;
+    };
+    if !held.windows(2).all(|w| w[0].0 < w[1].0) {
+        return naked_notional_usd_reference(risk, held);
+    }
+    let mut bits = [0_u64; HELD_BITS / 64];
+    let in_bits = last - first < HELD_BITS;
+    if in_bits {
+        for &(i, _) in held {
+            bits[(i - first) / 64] |= 1 << ((i - first) % 64);
+        }
+    }
+    let maybe_held = |j: usize| {
+        !in_bits
+            || (first..=last).contains(&j)
+                && bits[(j - first) / 64] & (1 << ((j - first) % 64)) != 0
+    };
+    let mut naked = 0.0;
+    let units = risk.units();
+    for (k, &(i, size)) in held.iter().enumerate() {
+        let next = units[i].next_at_strike;
+        if next == NOT_AN_OPTION {
+            continue;
+        }
+        let next = next as usize;
+        // Most held options have no other held option at their strike (alone, or a call-put pair whose
+        // other half is not held): no walk.
+        let alone = next == i || !maybe_held(next) && units[next].next_at_strike as usize == i;
+        let net = if alone {
+            Some(size)
+        } else {
+            net_at_strike(units, held, k, &maybe_held)
+        };
+        if let Some(net) = net {
+            naked += (-net).max(0.0) * units[i].index_usd;
+        }
+    }
+    naked
+}
+
+/// The net size at the strike of `held[k]` (an option), walking its ring; `None` when the strike was counted
+/// at an earlier held option.
+#[cold]
+#[inline(never)]
+fn net_at_strike(
+    units: &[UnitTerms],
+    held: &[(usize, f64)],
+    k: usize,
+    maybe_held: &impl Fn(usize) -> bool,
+) -> Option<f64> {
+    let (i, mut net) = held[k];
+    let mut j = units[i].next_at_strike as usize;
+    // A ring holds at most one option per kind and settlement (names are unique): the walk is bounded.
+    while j != i {
+        if maybe_held(j) {
+            if let Ok(at) = held.binary_search_by_key(&j, |e| e.0) {
+                if at < k {
+                    return None; // counted at its first held option
+                }
+                net += held[at].1;
+            }
+        }
+        j = units[j].next_at_strike as usize;
+    }
+    Some(net)
+}
+
+/// Span of instrument indices of the stack bit set of [`naked_notional_usd`].
+const HELD_BITS: usize = 4096;
+
+/// The readable form of [`naked_notional_usd`] for any `held`: options sorted by (underlying, expiry, strike)
+/// and each run's net size taken.
+fn naked_notional_usd_reference(risk: &MarketRisk, held: &[(usize, f64)]) -> f64 {
     let mut by_strike: Vec<((usize, i64, u64), f64, f64)> = held
         .iter()
         .filter_map(|&(i, size)| {
@@ -462,26 +692,11 @@ fn naked_notional_usd(risk: &MarketRisk, held: &[(usize, f64)]) -> f64 {
     naked
 }
 
-/// Basis/roll contingency: the scenarios move every future with the index, so a calendar spread or a
-/// cash-and-carry looks riskless; each future or perpetual is charged
-/// |q|·S·max(`roll_move_min`, `roll_move_per_year`·T), T in years to expiry (0 for a perpetual), the form of
-/// Deribit PM's roll shock (docs/margin.md §3). Settled futures carry no charge.
-fn basis_contingency_usd(risk: &MarketRisk, held: &[(usize, f64)], params: &Rtm2mParams) -> f64 {
-    held.iter()
-        .map(|&(i, size)| {
-            let p = &risk.instruments[i];
-            let years = match p.instrument.kind {
-                InstrumentKind::Perpetual => 0.0,
-                InstrumentKind::Future { .. } if p.expiry_years > 0.0 => p.expiry_years,
-                _ => return 0.0,
-            };
-            size.abs() * p.index_usd * params.roll_move_min.max(params.roll_move_per_year * years)
-        })
-        .sum()
-}
+/// Underlyings whose liquidation add-on terms [`rtm2m_requirements`] tallies on the stack.
+const STACK_UNDERLYINGS: usize = 8;
 
-/// The `rtm2m` requirements of a prepared account; `pnl` is scratch space (reused, no other allocation
-/// beyond the Greeks and naked-short tallies).
+/// The `rtm2m` requirements of a prepared account; `pnl` is scratch space (reused; no allocation for a market
+/// of up to [`STACK_UNDERLYINGS`] underlyings).
 pub fn rtm2m_requirements(
     risk: &MarketRisk,
     prepared: &PreparedAccount,
@@ -489,28 +704,65 @@ pub fn rtm2m_requirements(
     pnl: &mut Vec<f64>,
 ) -> Requirements {
     scenario_pnl(risk, &prepared.held, pnl);
-    let (mut worst, mut loss) = (None, 0.0);
-    for (s, &x) in pnl.iter().enumerate() {
-        if -x > loss {
-            loss = -x;
-            worst = Some(s);
+    // The worst scenario is the first with the least P&L, when that loses; NaN never wins (`<` is false).
+    // Four lanes of minima, so that the pass vectorises.
+    let mut lanes = [f64::INFINITY; 4];
+    let chunks = pnl.chunks_exact(4);
+    for &x in chunks.remainder() {
+        lanes[0] = if x < lanes[0] { x } else { lanes[0] };
+    }
+    for c in chunks {
+        for k in 0..4 {
+            lanes[k] = if c[k] < lanes[k] { c[k] } else { lanes[k] };
         }
     }
+    let least = lanes
+        .iter()
+        .fold(f64::INFINITY, |m, &x| if x < m { x } else { m });
+    let (worst, loss) = if least < 0.0 {
+        (pnl.iter().position(|&x| x == least), -least)
+    } else {
+        (None, 0.0)
+    };
     let naked = naked_notional_usd(risk, &prepared.held);
+    // Per underlying: net Γ, net Δ, index (the terms of [`greeks_by_underlying`] the add-on needs); and the
+    // basis/roll contingency, in the same pass.
+    let underlyings = risk.grid.underlyings.len();
+    let mut on_stack = [(0.0, 0.0, 0.0); STACK_UNDERLYINGS];
+    let mut on_heap = Vec::new();
+    let per_underlying: &mut [(f64, f64, f64)] = if underlyings <= STACK_UNDERLYINGS {
+        &mut on_stack[..underlyings]
+    } else {
+        on_heap.resize(underlyings, (0.0, 0.0, 0.0));
+        &mut on_heap
+    };
+    let units = risk.units();
+    let mut basis = 0.0;
+    for &(i, size) in &prepared.held {
+        let unit = &units[i];
+        let t = &mut per_underlying[unit.underlying as usize];
+        t.0 += size * unit.gamma_per_usd;
+        t.1 += size * unit.delta_coin;
+        t.2 = unit.index_usd;
+        // Basis/roll contingency: the scenarios move every future with the index, so a calendar spread or a
+        // cash-and-carry looks riskless; each future or perpetual is charged
+        // |q|·S·max(`roll_move_min`, `roll_move_per_year`·T), T in years to expiry (0 for a perpetual), the
+        // form of Deribit PM's roll shock (docs/margin.md §3). Settled futures carry no charge.
+        if !unit.roll_years.is_nan() {
+            basis += size.abs()
+                * unit.index_usd
+                * params
+                    .roll_move_min
+                    .max(params.roll_move_per_year * unit.roll_years);
+        }
+    }
     // Dynamic liquidation threshold: ½·k_γ·|Γ_u|·(h·S_u)² + k_δ·|Δ_u|·S_u per underlying.
     let mut addon = 0.0;
-    let greeks = greeks_by_underlying(risk, &prepared.held);
-    let mut index = vec![0.0; greeks.len()];
-    for &(i, _) in &prepared.held {
-        let p = &risk.instruments[i];
-        index[p.underlying_index] = p.index_usd;
-    }
-    for (g, s) in greeks.iter().zip(&index) {
+    for &(gamma, delta, s) in per_underlying.iter() {
         let move_usd = params.liquidation_shock * s;
-        addon += 0.5 * params.gamma_factor * g.gamma_per_usd.abs() * move_usd * move_usd
-            + params.delta_factor * g.delta_coin.abs() * s;
+        addon += 0.5 * params.gamma_factor * gamma.abs() * move_usd * move_usd
+            + params.delta_factor * delta.abs() * s;
     }
-    let basis = basis_contingency_usd(risk, &prepared.held, params);
     let haircut = haircut_usd(prepared);
     let contingency_im = prepared.oracle_im_usd + prepared.depeg_im_usd;
     Requirements {
@@ -1036,4 +1288,54 @@ pub fn margin_portfolio(
         .iter()
         .map(|a| margin_account(a, market, &risk, model))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn point_sums_of_the_avx_and_portable_builds_agree_to_the_bit() {
+        if !std::arch::is_x86_feature_detected!("avx") {
+            return;
+        }
+        let width = 92; // AVX blocks of 44 at 0, 44 and 48; portable blocks of 16, the last at 76
+        let values: Vec<f64> = (0..40 * width)
+            .map(|k| ((k * 7919) % 1009) as f64 / 7.0 - 70.0)
+            .collect();
+        for count in [0, 1, 3, 17, 40] {
+            let rows: Vec<(usize, f64)> = (0..count)
+                .map(|k| (((k * 13) % 40) * width, 1.0 / (k as f64 + 0.3) - 0.9))
+                .collect();
+            let (mut portable, mut wide) = (vec![f64::NAN; width], vec![f64::NAN; width]);
+            point_sums_blocked::<16>(&values, &rows, &mut portable);
+            // SAFETY: the CPU has AVX (checked above).
+            unsafe { point_sums_avx(&values, &rows, &mut wide) };
+            let mut short = vec![f64::NAN; 12]; // narrower than a block: blocks of 8 and 4
+            point_sums_blocked::<16>(&values, &rows, &mut short);
+            for (k, x) in short.iter().enumerate() {
+                assert_eq!(
+                    x.to_bits(),
+                    portable[k].to_bits(),
+                    "{count} rows, point {k}"
+                );
+            }
+            for k in 0..width {
+                let plain: f64 = rows
+                    .iter()
+                    .fold(0.0, |acc, &(r, q)| acc + q * values[r + k]);
+                assert_eq!(
+                    portable[k].to_bits(),
+                    plain.to_bits(),
+                    "{count} rows, point {k}"
+                );
+                assert_eq!(
+                    wide[k].to_bits(),
+                    plain.to_bits(),
+                    "{count} rows, point {k}"
+                );
+            }
+        }
+    }
 }

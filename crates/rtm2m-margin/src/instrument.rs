@@ -155,10 +155,12 @@ pub fn parse_utc(text: &str) -> Result<i64, String> {
 }
 
 fn parse_strike(text: &str) -> Result<f64, String> {
-    let strike: f64 = text
-        .replace('d', ".")
-        .parse()
-        .map_err(|_| format!("strike {text:?} is not a number"))?;
+    let parsed = if text.contains('d') {
+        text.replace('d', ".").parse::<f64>()
+    } else {
+        text.parse::<f64>()
+    };
+    let strike = parsed.map_err(|_| format!("strike {text:?} is not a number"))?;
     if strike.is_finite() && strike > 0.0 {
         Ok(strike)
     } else {
@@ -169,7 +171,18 @@ fn parse_strike(text: &str) -> Result<f64, String> {
 impl Instrument {
     /// Parses a Deribit-style name; the error says why the name is not an instrument.
     pub fn parse(name: &str) -> Result<Instrument, String> {
-        let parts: Vec<&str> = name.split('-').collect();
+        // Up to four dash-separated parts (no Vec: this runs for every instrument of every market update);
+        // a fifth makes the name match none of the shapes below.
+        let mut fields = [""; 5];
+        let mut count = 0;
+        for part in name.split('-') {
+            fields[count] = part;
+            count += 1;
+            if count == fields.len() {
+                break;
+            }
+        }
+        let parts = &fields[..count];
         let (coin, linear) = match parts[0].split_once('_') {
             Some((coin, "USDC" | "USDT" | "USD")) => (coin, true),
             Some(_) => return Err(format!("{name:?}: unknown quote currency")),
@@ -178,7 +191,7 @@ impl Instrument {
         if coin.is_empty() || !coin.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(format!("{name:?}: bad underlying {coin:?}"));
         }
-        let kind = match parts.as_slice() {
+        let kind = match parts {
             [_] if linear => InstrumentKind::Spot,
             [_, "PERPETUAL"] => InstrumentKind::Perpetual,
             [_, code] if !linear => InstrumentKind::Future {
@@ -249,5 +262,24 @@ mod tests {
         );
         assert!(Instrument::parse("BTC-27MAR26-100000-X").is_err());
         assert!(Instrument::parse("BTC-27MAR26--1-C").is_err());
+        for too_long in ["BTC-27MAR26-100000-C-1", "BTC-27MAR26-100000-C-1-2-3"] {
+            let e = Instrument::parse(too_long).expect_err("five or more parts");
+            assert!(
+                e.contains("is not an option, future, perpetual or spot name"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            Instrument::parse("BTC-27MAR26-100000-C")
+                .expect("valid")
+                .kind,
+            InstrumentKind::Option {
+                expiry_code: "27MAR26".into(),
+                expiry_unix_s: 20_539 * 86_400 + 28_800,
+                strike_usd: 100_000.0,
+                kind: OptionKind::Call,
+                settlement: Settlement::Coin,
+            }
+        );
     }
 }

@@ -2,8 +2,11 @@
 
 use proptest::prelude::*;
 use rtm2m_pricing::batch::{
-    detected_isa, implied_vol_batch, price_batch_with, GreeksBatch, IvBatch, KernelIsa, OptionBatch,
+    detected_isa, implied_vol_batch, normalised_black_batch, price_batch_with, GreeksBatch,
+    IvBatch, KernelIsa, OptionBatch,
 };
+use rtm2m_pricing::black::normalised_black;
+use rtm2m_pricing::special::norm_cdf;
 use rtm2m_pricing::{
     black_scholes, implied_vol_black_scholes, BsInputs, IvError, OptionKind, PricingError,
 };
@@ -88,6 +91,78 @@ proptest! {
             }
         }
     }
+}
+
+/// Points of the normalised Black function: `s` from 1e-4 (an hour at 1% vol) to 6, `x` from 0 to 40 standard
+/// deviations either side (prices down to ~1e-300), calls and puts.
+fn normalised_point_strategy() -> impl Strategy<Value = (OptionKind, f64, f64)> {
+    (
+        prop::bool::ANY,
+        (1e-4_f64).ln()..6.0_f64.ln(),
+        -40.0..40.0_f64,
+        prop::bool::ANY,
+    )
+        .prop_map(|(call, ln_s, z, at_zero)| {
+            let s = ln_s.exp();
+            let kind = if call {
+                OptionKind::Call
+            } else {
+                OptionKind::Put
+            };
+            (kind, if at_zero && z.abs() < 4.0 { 0.0 } else { z * s }, s)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn normalised_black_batch_agrees_with_the_scalar_reference(
+        kind in prop::bool::ANY.prop_map(|c| if c { OptionKind::Call } else { OptionKind::Put }),
+        points in prop::collection::vec(normalised_point_strategy(), 1..40),
+    ) {
+        let x: Vec<f64> = points.iter().map(|p| p.1).collect();
+        let s: Vec<f64> = points.iter().map(|p| p.2).collect();
+        let root_ratio: Vec<f64> = x.iter().map(|x| (0.5 * x).exp()).collect();
+        let mut out = vec![0.0; x.len()];
+        normalised_black_batch(kind, &x, &s, &root_ratio, &mut out).unwrap();
+        for k in 0..x.len() {
+            let want = normalised_black(x[k], s[k], kind);
+            // A few units in the 14th digit of the larger of the price and the terms it is computed from out of
+            // the money, e^{−|x|/2}·Φ(d₁) and e^{|x|/2}·Φ(d₂) (the first is the larger): the kernel takes their
+            // difference, or e^{−|x|/2} minus the complement, where the scalar path has the erf series near the
+            // money, and where they nearly cancel (small s) neither path is exact to more than that.
+            let a = x[k].abs();
+            let term = (-0.5 * a).exp() * norm_cdf(-a / s[k] + 0.5 * s[k]);
+            prop_assert!(
+                (out[k] - want).abs() <= 1e-13 * (want.abs() + term) + 1e-300,
+                "b({}, {}, {kind:?}): batch {:e} vs scalar {want:e}", x[k], s[k], out[k]
+            );
+        }
+    }
+}
+
+#[test]
+fn normalised_black_batch_prices_zero_vol_by_its_limit_and_rejects_bad_points() {
+    let x = [0.3, -0.3, 0.3, f64::NAN, 0.2, 0.1, 0.1];
+    let s = [0.0, 0.0, 0.5, 0.5, -0.1, f64::INFINITY, 0.4];
+    let mut root_ratio: Vec<f64> = x.iter().map(|x| (0.5 * x).exp()).collect();
+    root_ratio[6] = 0.0;
+    let mut out = [0.0; 7];
+    normalised_black_batch(OptionKind::Call, &x, &s, &root_ratio, &mut out).unwrap();
+    // s = 0: the intrinsic value 2·sinh(x/2) in the money, 0 out of it.
+    assert_eq!(out[0], 2.0 * 0.15_f64.sinh());
+    assert_eq!(out[1], 0.0);
+    assert!((out[2] - normalised_black(0.3, 0.5, OptionKind::Call)).abs() < 1e-15);
+    for (k, b) in out.iter().enumerate().skip(3) {
+        assert!(b.is_nan(), "point {k}: {b}");
+    }
+    assert_eq!(
+        normalised_black_batch(OptionKind::Put, &x, &s[..6], &root_ratio, &mut out),
+        Err(PricingError::InvalidInput {
+            field: "s",
+            reason: "length differs from the output's"
+        })
+    );
 }
 
 #[test]
