@@ -351,6 +351,21 @@ fn prefetch(p: *const u8) {
     let _ = p;
 }
 
+/// What margining reads of an engine `$e` besides the accounts, borrowed field by field (a method would
+/// borrow the whole engine).
+macro_rules! market_view {
+    ($e:expr) => {
+        MarketView {
+            inst: &$e.inst,
+            assets: &$e.assets,
+            grid_asset: &$e.grid_asset,
+            grid_spot: &$e.grid_spot,
+            points: &$e.points,
+            params: &$e.model,
+        }
+    };
+}
+
 impl Engine {
     /// An engine with the configuration of `genesis` and no account yet (used by restore).
     pub(crate) fn empty(
@@ -598,14 +613,7 @@ impl Engine {
     }
 
     fn view(&self) -> MarketView<'_> {
-        MarketView {
-            inst: &self.inst,
-            assets: &self.assets,
-            grid_asset: &self.grid_asset,
-            grid_spot: &self.grid_spot,
-            points: &self.points,
-            params: &self.model,
-        }
+        market_view!(self)
     }
 
     /// Recomputes what is derived from account `a`'s positions and collateral: its exposure mask and bits
@@ -685,14 +693,8 @@ impl Engine {
             seq,
             ts: Some(ts),
         };
-        let view = MarketView {
-            inst: &self.inst,
-            assets: &self.assets,
-            grid_asset: &self.grid_asset,
-            grid_spot: &self.grid_spot,
-            points: &self.points,
-            params: &self.model,
-        };
+        // Borrows the market's fields one by one, so the accounts stay free to be margined in place.
+        let view = market_view!(self);
         let runs = margin_many(
             &view,
             &mut self.accounts,
