@@ -67,6 +67,9 @@ pub struct SurfaceConfig {
     /// Whether each slice is fitted above the previous one (calendar floors in the inner least squares) and
     /// repaired against it. Turning it off leaves calendar arbitrage in place: for diagnostics only.
     pub calendar_constraints: bool,
+    /// Whether each slice gets its local correction toward the quotes its SVI leaves outside their bid/ask
+    /// (`docs/surface.md` §Correction). Off: the surface is the SVI slices alone.
+    pub smile_correction: bool,
     /// Penalty weight of butterfly violations (`Σ min(g, 0)²` on the fit grid) in the fit objective.
     pub butterfly_penalty: f64,
     /// Nelder–Mead evaluations per start in a cold fit (two starts).
@@ -100,6 +103,7 @@ impl Default for SurfaceConfig {
             target: FitTarget::IvMidpoint,
             prefer_venue_forward: true,
             calendar_constraints: true,
+            smile_correction: true,
             butterfly_penalty: 1e4,
             evaluations_cold: 30,
             evaluations_warm: 25,

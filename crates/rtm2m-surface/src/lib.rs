@@ -15,6 +15,7 @@
 //!
 //! ## Contents
 //! - [`svi`]: raw SVI, its derivatives, Durrleman's `g`, Lee's wing bound, the butterfly repair.
+//! - [`correction`]: the local B-spline correction of a slice toward the quotes its SVI misses.
 //! - [`calibrate`]: the quasi-explicit calibration (exact inner least squares, bounded Nelder–Mead).
 //! - [`quotes`]: quotes as the surface keeps them, their implied volatilities and exclusion reasons.
 //! - [`forward`]: forwards from futures, put–call parity and basis interpolation.
@@ -31,6 +32,7 @@
 
 pub mod calibrate;
 pub mod config;
+pub mod correction;
 pub mod engine;
 mod error;
 pub mod forward;

@@ -209,11 +209,11 @@ fn mark_one(
     } = *context;
     let fit_forward = slice.forward.price;
     let k_fit = (q.strike / fit_forward).ln();
-    let model_iv = slice.params.vol(k_fit, slice.expiry_years);
+    let model_iv = slice.smile().vol(k_fit, slice.expiry_years);
     let (forward, mut iv) = if health.stale {
         let forward = fit_forward * move_factor;
         let sticky_moneyness = slice
-            .params
+            .smile()
             .vol((q.strike / forward).ln(), slice.expiry_years);
         (forward, model_iv.max(sticky_moneyness) + health.vol_add_on)
     } else {
@@ -388,14 +388,14 @@ fn confidence(
 ) -> f64 {
     let p = &slice.quotes.points;
     let t = slice.expiry_years;
-    let atm_std = slice.params.total_variance(0.0).max(0.0).sqrt();
+    let atm_std = slice.smile().total_variance(0.0).max(0.0).sqrt();
     let radius = (0.5 * atm_std).max(0.02);
     let (mut n, mut sum_sq) = (0usize, 0.0);
     for i in 0..p.len() {
         if (p.k[i] - k).abs() <= radius {
             n += 1;
             let half = (0.5 * (p.ask_iv[i] - p.bid_iv[i])).max(1e-4);
-            let r = (slice.params.vol(p.k[i], t) - p.mid_iv[i]) / half;
+            let r = (slice.smile().vol(p.k[i], t) - p.mid_iv[i]) / half;
             sum_sq += r * r;
         }
     }

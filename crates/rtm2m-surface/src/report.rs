@@ -1,7 +1,7 @@
 //! What a surface says about each expiry, in the form the CLI writes (`docs/surface.md` §Output).
 
 use crate::forward::ForwardSource;
-use crate::slice::{exclusion_counts, fit_quality, SliceKind};
+use crate::slice::{exclusion_counts, fit_quality_of, SliceKind};
 use crate::surface::{Repair, Slice, UnderlyingSurface};
 use crate::svi::SviRaw;
 use rtm2m_market::Timestamp;
@@ -43,6 +43,9 @@ pub struct SliceReport {
     pub fit_quotes: usize,
     /// Quotes left out of the fit, by reason.
     pub excluded: BTreeMap<&'static str, usize>,
+    /// The largest move of the local correction (`docs/surface.md` §Correction), vol points: `|σ − σ_SVI|`
+    /// at the knots and midway between them (0: none).
+    pub correction_max_vol_points: f64,
     /// Minimum of Durrleman's g on the dense grid.
     pub g_min: f64,
     /// Dense-grid points below the previous expiry's total variance.
@@ -57,7 +60,15 @@ impl SliceReport {
     /// The report of `slice`, one of `surface`'s, with `quotes` quotes on its expiry.
     pub fn new(surface: &UnderlyingSurface, slice: &Slice, quotes: usize) -> SliceReport {
         let t = slice.expiry_years;
-        let quality = fit_quality(&slice.quotes.points, &slice.params, t);
+        let smile = slice.smile();
+        let quality = fit_quality_of(&slice.quotes.points, |k| smile.vol(k, t));
+        let correction_max_vol_points = slice
+            .correction
+            .knots
+            .windows(2)
+            .flat_map(|w| [w[0], 0.5 * (w[0] + w[1])])
+            .map(|k| 100.0 * (smile.vol(k, t) - slice.params.vol(k, t)).abs())
+            .fold(0.0, f64::max);
         SliceReport {
             underlying: surface.underlying.clone(),
             expiry: slice.expiry,
@@ -66,8 +77,9 @@ impl SliceReport {
             forward_source: slice.forward.source,
             kind: slice.kind,
             svi: slice.params,
-            atm_vol: slice.params.vol(0.0, t),
-            atm_skew: slice.params.atm_skew(t),
+            correction_max_vol_points,
+            atm_vol: smile.vol(0.0, t),
+            atm_skew: smile.atm_skew(t),
             rmse_vol_points: quality.map(|q| q.rmse_vol_points),
             rmse_vol_points_weighted: quality.map(|q| q.rmse_vol_points_weighted),
             within_bid_ask_share: quality.map(|q| q.within_bid_ask_share),

@@ -46,6 +46,10 @@ pub struct FitPoints {
     pub ask_iv: Vec<f64>,
     /// The target implied volatility ([`FitTarget`]): by default the midpoint of `bid_iv` and `ask_iv`.
     pub mid_iv: Vec<f64>,
+    /// The bid and ask implied volatilities as the venue reads them (on the forward the quote carries,
+    /// when it carries one within [`OWN_FORWARD_MAX`] of the slice's; else `bid_iv`, `ask_iv`): the band
+    /// the local correction aims into.
+    pub band: Vec<(f64, f64)>,
 }
 
 impl FitPoints {
@@ -68,6 +72,7 @@ impl FitPoints {
         self.bid_iv.clear();
         self.ask_iv.clear();
         self.mid_iv.clear();
+        self.band.clear();
     }
 
     /// The number of distinct strikes (distinct `k`).
@@ -87,6 +92,10 @@ pub struct SliceQuotes {
     /// The quotes with an implied volatility of bid, ask and mid.
     pub points: FitPoints,
 }
+
+/// The largest relative distance from the slice's forward at which a quote's own venue forward is used for
+/// its band as the venue reads it ([`FitPoints::band`]; beyond it, the band on the slice's forward).
+pub const OWN_FORWARD_MAX: f64 = 0.005;
 
 /// Computes every quote's implied volatilities and the fit points with their weights.
 pub fn prepare_quotes(
@@ -133,6 +142,18 @@ pub fn prepare_quotes(
         p.bid_iv.push(bid);
         p.ask_iv.push(ask);
         p.mid_iv.push(mid);
+        // The band as the venue reads it: against the forward the quote carries (Deribit's
+        // `underlying_price` at the quote's own time, its IVs' reference), a few basis points from the
+        // slice's when quotes are posted at different instants.
+        let own = q
+            .venue_forward
+            .as_ref()
+            .map(|(f, _)| *f)
+            .filter(|f| *f != forward.price && (f / forward.price - 1.0).abs() <= OWN_FORWARD_MAX)
+            .map(|f| quote_ivs(q, f, t, Mid::IvMidpoint))
+            .and_then(|o| Some((o.bid_iv?, o.ask_iv?)))
+            .filter(|(b, a)| b <= a);
+        p.band.push(own.unwrap_or((bid, ask)));
     }
     // Size factor: the smaller of the two top-of-book sizes s against the slice's median s̃, as
     // 2s/(s + s̃) ∈ (0, 2) (1 at the median); only when every point has both sizes.
@@ -302,12 +323,17 @@ pub struct FitQuality {
 
 /// The fit quality of `params` on `points` at `expiry_years` (`None` without points).
 pub fn fit_quality(points: &FitPoints, params: &SviRaw, expiry_years: f64) -> Option<FitQuality> {
+    fit_quality_of(points, |k| params.vol(k, expiry_years))
+}
+
+/// The fit quality of the implied volatility `vol(k)` on `points` (`None` without points).
+pub fn fit_quality_of(points: &FitPoints, vol: impl Fn(f64) -> f64) -> Option<FitQuality> {
     if points.is_empty() {
         return None;
     }
     let (mut sse, mut weighted, mut weights, mut within) = (0.0, 0.0, 0.0, 0usize);
     for i in 0..points.len() {
-        let vol = params.vol(points.k[i], expiry_years);
+        let vol = vol(points.k[i]);
         let r = vol - points.mid_iv[i];
         sse += r * r;
         let half = (0.5 * (points.ask_iv[i] - points.bid_iv[i])).max(1e-4);

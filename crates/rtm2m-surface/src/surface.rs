@@ -7,12 +7,15 @@
 //! the repair pass from the first changed expiry until a later slice comes out unchanged.
 
 use crate::config::SurfaceConfig;
+use crate::correction::{
+    ceiling_targets, fit_correction, own_targets, Correction, CorrectionInput, Smile, Target,
+};
 use crate::forward::{interpolate_forwards, parity_forward, Forward, ForwardSource};
 use crate::quotes::{Exclusion, InstrumentQuote};
 use crate::slice::{
     fit_quality, fit_svi, prepare_quotes, FitGrids, SliceKind, SliceQuotes, SviFit,
 };
-use crate::svi::{repair_butterfly, SviRaw, BUTTERFLY_REPAIR_MARGIN};
+use crate::svi::{durrleman_g, repair_butterfly, SviRaw, BUTTERFLY_REPAIR_MARGIN};
 use rtm2m_market::time::parse_deribit_expiry;
 use rtm2m_market::Timestamp;
 use std::collections::{BTreeMap, HashMap};
@@ -121,8 +124,13 @@ pub struct Slice {
     pub evaluations: usize,
     /// What the repairs did.
     pub repair: Repair,
-    /// The dense-grid checks of `params`.
+    /// The local correction on top of `params` (`docs/surface.md` §Correction): the surface is
+    /// [`Slice::smile`], `params` plus this.
+    pub correction: Correction,
+    /// The dense-grid checks of the smile.
     pub check: ArbitrageCheck,
+    /// What the correction was last computed from.
+    correction_key: Option<CorrectionKey>,
     /// Constrained refits by `(floor, ceiling)`, reused while the quotes do not change.
     constrained: Vec<(CalendarKey, SviFit)>,
     /// The butterfly repair of the last `raw` seen: `(raw, repaired, blend)`.
@@ -130,9 +138,17 @@ pub struct Slice {
 }
 
 impl Slice {
+    /// The final smile: the SVI `params` plus the correction.
+    pub fn smile(&self) -> Smile<'_> {
+        Smile {
+            svi: &self.params,
+            correction: &self.correction,
+        }
+    }
+
     /// Implied volatility at strike `strike` (USD) on this slice's forward.
     pub fn vol_at_strike(&self, strike: f64) -> f64 {
-        self.params
+        self.smile()
             .vol((strike / self.forward.price).ln(), self.expiry_years)
     }
 }
@@ -613,11 +629,114 @@ impl UnderlyingSurface {
                 previous = Some(slice.params);
             }
         }
+        if config.smile_correction {
+            self.correct_slices(&mut changed, config);
+        }
         self.fit = Some(FitStamp {
             ts: now,
             index: self.index.map(|(_, s)| s),
         });
         stats
+    }
+
+    /// Phase 4, from the shortest expiry to the longest: each slice's local correction
+    /// ([`crate::correction`]) toward the quotes its SVI leaves outside their bid/ask, between the previous
+    /// expiry's final smile and the next expiry's SVI slice, then the dense-grid checks of the smile. A
+    /// slice is corrected again only when its SVI, its quotes, its floor or its ceiling changed.
+    fn correct_slices(&mut self, changed: &mut [bool], config: &SurfaceConfig) {
+        let grid_key = (
+            self.dense.len(),
+            self.dense.first().copied().unwrap_or(0.0),
+            self.dense.last().copied().unwrap_or(0.0),
+        );
+        let mut books: Vec<&mut ExpiryBook> = self.books.values_mut().collect();
+        let n = books.len();
+        // Every slice's own targets; a slice takes the next expiry's as ceilings (the total variance of a
+        // slice is at most the next one's at the same k).
+        let own: Vec<Vec<Target>> = books
+            .iter()
+            .map(|b| {
+                b.slice
+                    .as_ref()
+                    .map_or_else(Vec::new, |s| own_targets(&s.quotes.points, s.expiry_years))
+            })
+            .collect();
+        let mut previous: Option<(SviRaw, Correction)> = None;
+        let mut previous_moved = false;
+        for i in 0..n {
+            let next_index = (i + 1..n)
+                .find(|&j| books[j].slice.is_some())
+                .filter(|_| config.calendar_constraints);
+            let next = next_index.and_then(|j| books[j].slice.as_ref().map(|s| s.params));
+            // The ceiling: the next slice as it stands (with the correction it has, which the pass may
+            // still refit; it is checked against this slice below).
+            let next_smile = next_index.and_then(|j| {
+                books[j]
+                    .slice
+                    .as_ref()
+                    .map(|s| (s.params, s.correction.clone()))
+            });
+            let ceilings: Vec<Target> =
+                next_index.map_or_else(Vec::new, |j| ceiling_targets(&own[j]).collect());
+            let next_changed = next_index.is_some_and(|j| changed[j]);
+            let Some(slice) = books[i].slice.as_mut() else {
+                continue;
+            };
+            let key = CorrectionKey {
+                params: slice.params,
+                next,
+                grid: grid_key,
+            };
+            let own_inputs_changed =
+                changed[i] || next_changed || slice.correction_key != Some(key);
+            if own_inputs_changed || previous_moved {
+                let floor_smile = previous.as_ref().map(|(p, c)| Smile {
+                    svi: p,
+                    correction: c,
+                });
+                // Only the floor moved: the correction stands while the smile stays above it.
+                let kept = !own_inputs_changed && {
+                    let check = check_smile(slice.smile(), floor_smile, &self.dense);
+                    let clear = check.calendar_violations == 0;
+                    if clear {
+                        slice.check = check;
+                    }
+                    clear
+                };
+                if kept {
+                    previous_moved = false;
+                } else {
+                    let floor = floor_smile.map(|s| move |k: f64| s.total_variance(k));
+                    let ceiling_smile = next_smile.as_ref().map(|(p, c)| Smile {
+                        svi: p,
+                        correction: c,
+                    });
+                    let ceiling = ceiling_smile.map(|s| move |k: f64| s.total_variance(k));
+                    let correction = fit_correction(&CorrectionInput {
+                        svi: &slice.params,
+                        own: &own[i],
+                        extra: &ceilings,
+                        grid: &self.dense,
+                        floor: floor.as_ref().map(|f| f as &dyn Fn(f64) -> f64),
+                        ceiling: ceiling.as_ref().map(|f| f as &dyn Fn(f64) -> f64),
+                    });
+                    let moved = correction != slice.correction;
+                    slice.correction = correction;
+                    slice.correction_key = Some(key);
+                    let floor_corrected = previous.as_ref().is_some_and(|(_, c)| !c.is_zero());
+                    if moved || previous_moved || floor_corrected || !slice.correction.is_zero() {
+                        slice.check = check_smile(slice.smile(), floor_smile, &self.dense);
+                    }
+                    changed[i] |= moved;
+                    previous_moved = moved;
+                }
+            } else {
+                previous_moved = false;
+            }
+            if config.calendar_constraints {
+                previous = Some((slice.params, slice.correction.clone()));
+            }
+        }
     }
 
     /// Rebuilds the dense and coarse grids when the quoted log-moneyness range has changed: the range of
@@ -676,20 +795,20 @@ impl UnderlyingSurface {
             .iter()
             .find(|s| (s.expiry_years - expiry_years).abs() < ONE_SECOND)
         {
-            return Some(s.params.total_variance(k));
+            return Some(s.smile().total_variance(k));
         }
         if expiry_years <= first.expiry_years {
             return Some(
-                first.params.total_variance(k) * expiry_years.max(0.0) / first.expiry_years,
+                first.smile().total_variance(k) * expiry_years.max(0.0) / first.expiry_years,
             );
         }
         if expiry_years >= last.expiry_years {
-            return Some(last.params.total_variance(k) * expiry_years / last.expiry_years);
+            return Some(last.smile().total_variance(k) * expiry_years / last.expiry_years);
         }
         let j = slices.iter().position(|s| s.expiry_years > expiry_years)?;
         let (s0, s1) = (slices[j - 1], slices[j]);
         let u = (expiry_years - s0.expiry_years) / (s1.expiry_years - s0.expiry_years);
-        Some((1.0 - u) * s0.params.total_variance(k) + u * s1.params.total_variance(k))
+        Some((1.0 - u) * s0.smile().total_variance(k) + u * s1.smile().total_variance(k))
     }
 
     /// The slice of `expiry`, if fitted.
@@ -792,6 +911,8 @@ fn fit_expiry(
         },
         constrained: Vec::new(),
         butterfly_memo: None,
+        correction: Correction::none(),
+        correction_key: None,
     }
 }
 
@@ -1009,6 +1130,52 @@ fn repair_slice_cached(
         }
     }
     (p, repair, check_slice(&p, previous, grid))
+}
+
+/// What a slice's correction depends on besides its quotes and its floor: its SVI, the next slice's SVI
+/// and the dense grid `(points, first, last)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CorrectionKey {
+    params: SviRaw,
+    next: Option<SviRaw>,
+    grid: (usize, f64, f64),
+}
+
+/// The dense-grid checks of a smile against the previous (shorter) one: the corrections are evaluated only
+/// inside their supports.
+pub fn check_smile(smile: Smile<'_>, previous: Option<Smile<'_>>, grid: &[f64]) -> ArbitrageCheck {
+    let support = |s: &Smile<'_>| s.correction.support().unwrap_or((0.0, 0.0));
+    let own = support(&smile);
+    let prev = previous.as_ref().map_or((0.0, 0.0), support);
+    let mut check = ArbitrageCheck {
+        g_min: f64::INFINITY,
+        g_min_at: 0.0,
+        calendar_violations: 0,
+    };
+    for &k in grid {
+        let inside = |(lo, hi): (f64, f64)| k >= lo && k < hi;
+        let (w, g) = if inside(own) {
+            let d = smile.derivatives(k);
+            (d.w, durrleman_g(k, d))
+        } else {
+            smile.svi.total_variance_and_g(k)
+        };
+        if g < check.g_min || g.is_nan() {
+            check.g_min = if g.is_nan() { f64::NEG_INFINITY } else { g };
+            check.g_min_at = k;
+        }
+        if let Some(p) = &previous {
+            let floor = if inside(prev) {
+                p.total_variance(k)
+            } else {
+                p.svi.total_variance(k)
+            };
+            if w < floor {
+                check.calendar_violations += 1;
+            }
+        }
+    }
+    check
 }
 
 /// The dense-grid checks of a final slice against the previous (shorter) one.

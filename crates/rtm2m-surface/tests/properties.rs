@@ -8,12 +8,13 @@ use rtm2m_market::Timestamp;
 use rtm2m_pricing::implied_vol_black76;
 use rtm2m_pricing::inverse::inverse_option;
 use rtm2m_pricing::OptionKind;
+use rtm2m_surface::correction::{fit_correction, CorrectionInput, Smile, Target};
 use rtm2m_surface::forward::{Forward, ForwardSource};
 use rtm2m_surface::quotes::Exclusion;
 use rtm2m_surface::quotes::InstrumentQuote;
 use rtm2m_surface::slice::{fit_svi, prepare_quotes, FitGrids, SliceQuotes};
 use rtm2m_surface::surface::{repair_slice, sinh_grid};
-use rtm2m_surface::svi::{repair_butterfly, SviRaw};
+use rtm2m_surface::svi::{durrleman_g, repair_butterfly, SliceDerivatives, SviRaw};
 use rtm2m_surface::{MarkBand, SurfaceConfig, SurfaceEngine};
 
 const DAY_S: i64 = 86_400;
@@ -177,6 +178,50 @@ proptest! {
         prop_assert!(check.g_min >= 0.0);
         for &k in &grid {
             prop_assert!(params.total_variance(k) >= short.total_variance(k));
+        }
+    }
+
+    /// Whatever the quotes it aims at (inside, outside, contradicting each other), the local correction
+    /// leaves no butterfly arbitrage (Durrleman's g from central differences of the final total variance,
+    /// on an independent uniform grid of 4,001 points) and keeps the slice between its floor and ceiling.
+    #[test]
+    fn the_correction_never_adds_arbitrage(
+        svi in svi_strategy(),
+        offsets in prop::collection::vec((-0.3..0.3_f64, 0.0..0.08_f64, 0.1..10.0_f64), 4..30),
+    ) {
+        let grid = sinh_grid(-1.5, 1.5, 1001);
+        let (base, _, check) = repair_slice(&svi, None, &grid);
+        prop_assume!(check.g_min >= 0.0);
+        let floor = |k: f64| 0.8 * base.total_variance(k);
+        let ceiling = |k: f64| 1.25 * base.total_variance(k) + 0.002;
+        // Targets at strikes spread over [-0.8, 0.8], each a band around the base moved by up to ±30%.
+        let n = offsets.len();
+        let own: Vec<Target> = offsets
+            .iter()
+            .enumerate()
+            .map(|(i, &(shift, width, weight))| {
+                let k = -0.8 + 1.6 * i as f64 / (n - 1) as f64;
+                let w = base.total_variance(k) * (1.0 + shift);
+                Target { k, lo: w * (1.0 - width), hi: w * (1.0 + width), weight }
+            })
+            .collect();
+        let correction = fit_correction(&CorrectionInput {
+            svi: &base,
+            own: &own,
+            extra: &[],
+            grid: &grid,
+            floor: Some(&floor),
+            ceiling: Some(&ceiling),
+        });
+        let smile = Smile { svi: &base, correction: &correction };
+        let h = 1e-4;
+        for i in 0..=4000 {
+            let k = -1.5 + 3.0 * f64::from(i) / 4000.0;
+            let (wm, w, wp) = (smile.total_variance(k - h), smile.total_variance(k), smile.total_variance(k + h));
+            let d = SliceDerivatives { w, dw: (wp - wm) / (2.0 * h), d2w: (wp - 2.0 * w + wm) / (h * h) };
+            let g = durrleman_g(k, d);
+            prop_assert!(g >= -1e-4, "k {k}: g {g}");
+            prop_assert!(w >= floor(k) - 1e-12 && w <= ceiling(k) + 1e-12, "k {k}: {} <= {w} <= {}", floor(k), ceiling(k));
         }
     }
 

@@ -133,12 +133,12 @@ fn deribit_2021_tickers_fitted_ivs_sit_in_deribits_bid_ask_ivs_and_marks_match_i
     // empty, and the figures are BTC's.
     assert_eq!(totals["ETH"], 0, "{totals:?}");
     assert!(median_error <= 0.005, "{median_error}");
-    // The issue asks for 95% (at most 9 of the 196 outside); measured 174/196 = 0.888. The chain quotes
-    // arbitrage that no surface can fit: a call and a put of one strike with disjoint IV bands (26FEB21
+    // The issue asks for 95% (at most 9 of the 196 outside); measured 190/196 = 0.969 with the local
+    // correction (174/196 with the SVI slices alone). The chain quotes arbitrage that no surface can fit
+    // (at least 5 outside: the test below): a call and a put of one strike with disjoint IV bands (26FEB21
     // 42000 and 46000), a butterfly (24SEP21 48000P/64000C/80000C) and calendar arbitrage (the 26FEB21 put
-    // ladder above 26MAR21's puts), and SVI slices, convex in total variance, lose more: the 26MAR21 slice held
-    // above 26FEB21 keeps 3 of its 13 quotes inside (docs/surface.md §Measured).
-    assert!(share >= 0.885, "{share}");
+    // ladder above 26MAR21's puts) (docs/surface.md §Measured).
+    assert!(share >= 0.95, "{share}");
 }
 
 /// One two-sided quote of the 2021-02-09 acceptance set, as the bounds below see it: its band in normalised

@@ -1,0 +1,870 @@
+//! A smooth, local correction of a slice's total variance: `w(k) = w_SVI(k) + δ(k)`, with `δ` a cubic
+//! spline with knots at the slice's quoted strikes (and, beyond them, at the next expiry's), its outer
+//! knots at the ends of the surface's dense grid, zero with its first two derivatives from there on.
+//!
+//! Raw SVI is convex in `k`: a smile that bends the other way between two strikes, or a slice squeezed
+//! between its neighbours in a calendar conflict, leaves quotes outside their bid/ask that an
+//! arbitrage-free surface could fit. The correction moves the fitted volatility of those quotes into their
+//! bands (shrunk a little, [`BAND_SHRINK`]) by a weighted least-squares on the distance outside, one B-spline
+//! coefficient at a time, each step accepted only if on a fine grid of the correction's support Durrleman's
+//! `g` stays above a margin (no butterfly arbitrage) and the slice stays between the previous expiry's
+//! final smile and the next expiry's smile (no calendar arbitrage); a step that breaks a condition is
+//! halved. Quotes that stay far outside lose weight between rounds (Cauchy weights), so that a quote no
+//! arbitrage-free smile can reach stops pulling its neighbours out of their bands. The next expiry's quotes
+//! cap the slice softly (at a tenth of the weight), so that a wing the slice only extrapolates makes room
+//! for a later expiry's quotes. Beyond the dense grid the slice is its SVI: the wings, and Lee's moment
+//! bounds, are untouched. `docs/surface.md` §Correction explains the choice.
+
+use crate::slice::FitPoints;
+use crate::svi::{durrleman_g, SliceDerivatives, SviRaw};
+
+/// One cubic spline of the fit: coefficients of the B-splines on `knots`.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Spline {
+    /// Knots `t₀ < t₁ < … < t_m`; the `j`-th function lives on `[t_j, t_{j+4}]`.
+    knots: Vec<f64>,
+    /// One coefficient per function (`m − 3` of them), total variance.
+    coefficients: Vec<f64>,
+}
+
+impl Spline {
+    /// Adds `[δ, δ', δ'']` at `k` to `out`.
+    fn add_to(&self, k: f64, out: &mut [f64; 3]) {
+        let m = self.knots.len() - 1;
+        if !(k >= self.knots[0] && k < self.knots[m]) {
+            return;
+        }
+        // The knot interval holding k: functions s − 3 ..= s are non-zero there.
+        let s = self.knots.partition_point(|&t| t <= k) - 1;
+        let d = cubic_span(&self.knots, s, k);
+        for r in 0..4 {
+            let Some(j) = (s + r).checked_sub(3) else {
+                continue;
+            };
+            let Some(&c) = self.coefficients.get(j) else {
+                continue;
+            };
+            for (o, row) in out.iter_mut().zip(&d) {
+                *o += c * row[r];
+            }
+        }
+    }
+}
+
+/// The correction of one slice, a cubic spline kept as one polynomial per knot interval (empty: none):
+/// fitted as B-spline coefficients, evaluated as polynomials.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Correction {
+    /// Knots `t₀ < … < t_m`; zero outside `[t₀, t_m]`.
+    pub knots: Vec<f64>,
+    /// On `[t_i, t_{i+1})`: `δ = a₀ + a₁x + a₂x² + a₃x³` with `x = k − t_i`.
+    pub pieces: Vec<[f64; 4]>,
+}
+
+/// `B_j` of degree `p` on `knots` at `x` (Cox–de Boor; intervals half-open on the right): the tests'
+/// reference for [`cubic_span`].
+#[cfg(test)]
+fn basis(knots: &[f64], j: usize, p: usize, x: f64) -> f64 {
+    if p == 0 {
+        return f64::from(u8::from(knots[j] <= x && x < knots[j + 1]));
+    }
+    let mut v = 0.0;
+    let left = knots[j + p] - knots[j];
+    if left > 0.0 {
+        v += (x - knots[j]) / left * basis(knots, j, p - 1, x);
+    }
+    let right = knots[j + p + 1] - knots[j + 1];
+    if right > 0.0 {
+        v += (knots[j + p + 1] - x) / right * basis(knots, j + 1, p - 1, x);
+    }
+    v
+}
+
+/// The `d`-th derivative of `B_j` of degree `p` at `x`.
+#[cfg(test)]
+fn basis_derivative(knots: &[f64], j: usize, p: usize, x: f64, d: usize) -> f64 {
+    if d == 0 {
+        return basis(knots, j, p, x);
+    }
+    let mut v = 0.0;
+    let left = knots[j + p] - knots[j];
+    if left > 0.0 {
+        v += basis_derivative(knots, j, p - 1, x, d - 1) / left;
+    }
+    let right = knots[j + p + 1] - knots[j + 1];
+    if right > 0.0 {
+        v -= basis_derivative(knots, j + 1, p - 1, x, d - 1) / right;
+    }
+    p as f64 * v
+}
+
+/// The four cubic functions non-zero on the knot interval `[t_s, t_{s+1})` that holds `x` — `B_{s−3}` to
+/// `B_s` — with their first two derivatives, `out[d][r]` the `d`-th derivative of `B_{s−3+r}` (Piegl &
+/// Tiller, *The NURBS Book*, algorithm A2.3). The knot vector is extended by equal steps beyond its ends,
+/// so the functions of the first and last intervals come out too (the caller keeps those it has).
+fn cubic_span(knots: &[f64], s: usize, x: f64) -> [[f64; 4]; 3] {
+    const P: usize = 3;
+    let m = knots.len() - 1;
+    let knot = |i: isize| -> f64 {
+        if i < 0 {
+            knots[0] + i as f64 * (knots[1] - knots[0])
+        } else if i as usize > m {
+            knots[m] + (i as usize - m) as f64 * (knots[m] - knots[m - 1])
+        } else {
+            knots[i as usize]
+        }
+    };
+    let s = s as isize;
+    let mut ndu = [[0.0_f64; 4]; 4];
+    let (mut left, mut right) = ([0.0_f64; 4], [0.0_f64; 4]);
+    ndu[0][0] = 1.0;
+    for j in 1..=P {
+        left[j] = x - knot(s + 1 - j as isize);
+        right[j] = knot(s + j as isize) - x;
+        let mut saved = 0.0;
+        for r in 0..j {
+            ndu[j][r] = right[r + 1] + left[j - r];
+            let temp = ndu[r][j - 1] / ndu[j][r];
+            ndu[r][j] = saved + right[r + 1] * temp;
+            saved = left[j - r] * temp;
+        }
+        ndu[j][j] = saved;
+    }
+    let mut ders = [[0.0_f64; 4]; 3];
+    for j in 0..=P {
+        ders[0][j] = ndu[j][P];
+    }
+    for r in 0..=P as isize {
+        let mut a = [[0.0_f64; 4]; 2];
+        let (mut s1, mut s2) = (0usize, 1usize);
+        a[0][0] = 1.0;
+        for k in 1..=2isize {
+            let mut d = 0.0;
+            let rk = r - k;
+            let pk = P as isize - k;
+            if r >= k {
+                a[s2][0] = a[s1][0] / ndu[(pk + 1) as usize][rk as usize];
+                d = a[s2][0] * ndu[rk as usize][pk as usize];
+            }
+            let j1 = if rk >= -1 { 1 } else { -rk };
+            let j2 = if r - 1 <= pk { k - 1 } else { P as isize - r };
+            for j in j1..=j2 {
+                let (ju, rkj) = (j as usize, (rk + j) as usize);
+                a[s2][ju] = (a[s1][ju] - a[s1][ju - 1]) / ndu[(pk + 1) as usize][rkj];
+                d += a[s2][ju] * ndu[rkj][pk as usize];
+            }
+            if r <= pk {
+                let ku = k as usize;
+                a[s2][ku] = -a[s1][ku - 1] / ndu[(pk + 1) as usize][r as usize];
+                d += a[s2][ku] * ndu[r as usize][pk as usize];
+            }
+            ders[k as usize][r as usize] = d;
+            std::mem::swap(&mut s1, &mut s2);
+        }
+    }
+    let mut factor = P as f64;
+    for (k, row) in ders.iter_mut().enumerate().skip(1) {
+        for v in row.iter_mut() {
+            *v *= factor;
+        }
+        factor *= (P - k) as f64;
+    }
+    ders
+}
+
+/// `B_j`, `B_j'`, `B_j''` of the cubic `B_j` at `x`.
+#[cfg(test)]
+fn cubic(knots: &[f64], j: usize, x: f64) -> [f64; 3] {
+    [
+        basis(knots, j, 3, x),
+        basis_derivative(knots, j, 3, x, 1),
+        basis_derivative(knots, j, 3, x, 2),
+    ]
+}
+
+impl Correction {
+    /// No correction.
+    pub fn none() -> Correction {
+        Correction::default()
+    }
+
+    /// The sum of `splines` (knots nested in the first's) as one polynomial per interval of the first's
+    /// knots.
+    fn from_splines(splines: &[Spline]) -> Correction {
+        let Some(finest) = splines.first() else {
+            return Correction::none();
+        };
+        let at = |k: f64| {
+            let mut out = [0.0; 3];
+            for s in splines {
+                s.add_to(k, &mut out);
+            }
+            out
+        };
+        let pieces = finest
+            .knots
+            .windows(2)
+            .map(|t| {
+                let h = t[1] - t[0];
+                let [d0, d1, d2] = at(t[0]);
+                // δ'' is linear on the interval: its value midway gives the third derivative.
+                let d3 = 2.0 * (at(t[0] + 0.5 * h)[2] - d2) / h;
+                [d0, d1, 0.5 * d2, d3 / 6.0]
+            })
+            .collect();
+        Correction {
+            knots: finest.knots.clone(),
+            pieces,
+        }
+    }
+
+    /// Whether it is zero everywhere.
+    pub fn is_zero(&self) -> bool {
+        self.pieces.iter().all(|p| p.iter().all(|&c| c == 0.0))
+    }
+
+    /// The range `[t₀, t_m]` outside which it is zero (`None` without knots).
+    pub fn support(&self) -> Option<(f64, f64)> {
+        Some((*self.knots.first()?, *self.knots.last()?))
+    }
+
+    /// `δ`, `δ'`, `δ''` at `k`.
+    #[inline]
+    pub fn eval(&self, k: f64) -> [f64; 3] {
+        let Some(&last) = self.knots.last() else {
+            return [0.0; 3];
+        };
+        if !(k >= self.knots[0] && k < last) {
+            return [0.0; 3];
+        }
+        let i = self.knots.partition_point(|&t| t <= k) - 1;
+        let [a0, a1, a2, a3] = self.pieces[i];
+        let x = k - self.knots[i];
+        [
+            a0 + x * (a1 + x * (a2 + x * a3)),
+            a1 + x * (2.0 * a2 + x * 3.0 * a3),
+            2.0 * a2 + x * 6.0 * a3,
+        ]
+    }
+}
+
+/// An SVI slice with its correction: the final smile of an expiry.
+#[derive(Debug, Clone, Copy)]
+pub struct Smile<'a> {
+    /// The SVI part.
+    pub svi: &'a SviRaw,
+    /// The correction.
+    pub correction: &'a Correction,
+}
+
+impl Smile<'_> {
+    /// `w(k)`.
+    pub fn total_variance(&self, k: f64) -> f64 {
+        self.svi.total_variance(k) + self.correction.eval(k)[0]
+    }
+
+    /// `w`, `w'`, `w''` at `k`.
+    pub fn derivatives(&self, k: f64) -> SliceDerivatives {
+        let d = self.svi.derivatives(k);
+        let [c0, c1, c2] = self.correction.eval(k);
+        SliceDerivatives {
+            w: d.w + c0,
+            dw: d.dw + c1,
+            d2w: d.d2w + c2,
+        }
+    }
+
+    /// Durrleman's `g(k)`.
+    pub fn durrleman_g(&self, k: f64) -> f64 {
+        durrleman_g(k, self.derivatives(k))
+    }
+
+    /// Implied volatility `√(w(k)/T)`.
+    pub fn vol(&self, k: f64, expiry_years: f64) -> f64 {
+        (self.total_variance(k).max(0.0) / expiry_years).sqrt()
+    }
+
+    /// The at-the-money skew `dσ/dk` at `k = 0`.
+    pub fn atm_skew(&self, expiry_years: f64) -> f64 {
+        let d = self.derivatives(0.0);
+        d.dw / (2.0 * (d.w.max(f64::MIN_POSITIVE) * expiry_years).sqrt())
+    }
+}
+
+/// What the correction aims the slice's total variance into at `k`: `[lo, hi]`, with `weight` per unit of
+/// squared distance outside.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Target {
+    /// `k = ln(K/F)`.
+    pub k: f64,
+    /// Lower edge (total variance; `−∞`: none).
+    pub lo: f64,
+    /// Upper edge (total variance).
+    pub hi: f64,
+    /// Weight.
+    pub weight: f64,
+}
+
+impl Target {
+    fn outside(&self, w: f64) -> f64 {
+        if w < self.lo {
+            w - self.lo
+        } else if w > self.hi {
+            w - self.hi
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The share of a quote's implied-volatility band kept clear on each side when aiming into it, and the
+/// most kept clear (vol, fraction): the rounding of published IVs and a few basis points of forward do not
+/// move a quote aimed inside back out.
+pub const BAND_SHRINK: f64 = 0.2;
+/// See [`BAND_SHRINK`].
+pub const BAND_SHRINK_MAX: f64 = 0.001;
+
+/// The targets of a slice's own fit points: one per distinct strike, the band of its call and put
+/// intersected (or, when they do not meet, the band of the heavier), then shrunk by [`BAND_SHRINK`].
+pub fn own_targets(points: &FitPoints, expiry_years: f64) -> Vec<Target> {
+    let t = expiry_years;
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by(|&a, &b| points.k[a].total_cmp(&points.k[b]));
+    // Per distinct strike: (k, bid IV, ask IV, weight, heaviest single weight).
+    let mut bands: Vec<(f64, f64, f64, f64, f64)> = Vec::new();
+    for i in order {
+        let ((bid, ask), k, weight) = (points.band[i], points.k[i], points.weight[i]);
+        if !(bid.is_finite() && ask.is_finite() && ask >= bid && bid > 0.0) {
+            continue;
+        }
+        match bands.last_mut() {
+            Some(last) if (last.0 - k).abs() < 1e-12 => {
+                let (l, h) = (last.1.max(bid), last.2.min(ask));
+                if l <= h {
+                    *last = (k, l, h, last.3 + weight, last.4.max(weight));
+                } else if weight > last.4 {
+                    *last = (k, bid, ask, weight, weight);
+                }
+            }
+            _ => bands.push((k, bid, ask, weight, weight)),
+        }
+    }
+    bands
+        .into_iter()
+        .map(|(k, bid, ask, weight, _)| {
+            let clear = (BAND_SHRINK * (ask - bid)).min(BAND_SHRINK_MAX);
+            Target {
+                k,
+                lo: (bid + clear).powi(2) * t,
+                hi: (ask - clear).powi(2) * t,
+                weight,
+            }
+        })
+        .collect()
+}
+
+/// The targets a slice takes from a later expiry's own targets: at each, the slice should stay below the
+/// upper edge of the later expiry's band, so that the later slice can reach it without calendar
+/// arbitrage.
+pub fn ceiling_targets(later: &[Target]) -> impl Iterator<Item = Target> + '_ {
+    later.iter().map(|t| Target {
+        lo: f64::NEG_INFINITY,
+        ..*t
+    })
+}
+
+/// The smallest `g` a correction step may leave where the slice had more, and the calendar clearance it
+/// keeps from its neighbours (total variance): the same margins as the repairs.
+const G_MARGIN: f64 = 1e-3;
+const CALENDAR_CLEARANCE: f64 = 1e-7;
+/// The calendar clearance per unit of total variance: two smiles that clear each other at the check
+/// points by this much do not cross between them.
+const CALENDAR_CLEARANCE_RELATIVE: f64 = 1e-4;
+/// Check points per knot interval, at least and at most.
+const CHECKS_PER_INTERVAL: usize = 4;
+const CHECKS_PER_INTERVAL_MAX: usize = 64;
+/// Halvings of the whole correction tried when the final verification fails.
+const VERIFY_HALVINGS: usize = 8;
+/// Rounds of reweighting, at most.
+const ROUNDS: usize = 3;
+/// The distance outside (as a share of the band width) at which a target's weight halves between rounds.
+const REWEIGHT_WIDTH: f64 = 0.25;
+/// The weight of further targets relative to their own (a slice's own quotes come first).
+const EXTRA_WEIGHT: f64 = 0.1;
+/// A round stops when a sweep lowers the objective by less than this share.
+const SWEEP_PROGRESS: f64 = 0.01;
+/// Distance outside a band (total variance) below which a target counts as met.
+const OUTSIDE_TOLERANCE: f64 = 1e-10;
+/// Sweeps over the coefficients per round, at most.
+const SWEEPS: usize = 12;
+/// Step halvings tried when a step breaks a condition.
+const HALVINGS: usize = 4;
+
+/// One slice's correction problem.
+pub struct CorrectionInput<'a> {
+    /// The slice's SVI.
+    pub svi: &'a SviRaw,
+    /// Its own targets ([`own_targets`]): their strikes place the knots.
+    pub own: &'a [Target],
+    /// Further targets (e.g. [`ceiling_targets`]) inside the knots' range.
+    pub extra: &'a [Target],
+    /// The dense grid of the surface (checked where the correction lives, with points between the knots).
+    pub grid: &'a [f64],
+    /// The total variance the slice must stay above (the previous expiry's final slice).
+    pub floor: Option<&'a dyn Fn(f64) -> f64>,
+    /// The total variance the slice must stay below (the next expiry's smile).
+    pub ceiling: Option<&'a dyn Fn(f64) -> f64>,
+}
+
+/// Fits the correction of one slice (none when every target is already met or the slice has fewer than
+/// four distinct strikes).
+pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
+    let svi = input.svi;
+    let own = input.own;
+    if own.len() < 4 {
+        return Correction::none();
+    }
+    let missed = |targets: &[Target]| {
+        targets
+            .iter()
+            .any(|t| t.outside(svi.total_variance(t.k)) != 0.0)
+    };
+    if !missed(own) && !missed(input.extra) {
+        return Correction::none();
+    }
+    // Knots at the distinct strikes of the targets (the further targets beyond the own quotes extend the
+    // range), two more on each side at the end spacing.
+    let (own_lo, own_hi) = (own[0].k, own[own.len() - 1].k);
+    let mut ks: Vec<f64> = own.iter().map(|t| t.k).collect();
+    // Beyond the own range, knots at least a mean own spacing apart.
+    let gap = (own_hi - own_lo) / (own.len() - 1) as f64;
+    let mut outer: Vec<f64> = input
+        .extra
+        .iter()
+        .map(|t| t.k)
+        .filter(|&k| k < own_lo - 0.5 * gap || k > own_hi + 0.5 * gap)
+        .collect();
+    outer.sort_by(f64::total_cmp);
+    let mut placed = own_lo;
+    for &k in outer.iter().filter(|&&k| k < own_lo).rev() {
+        if placed - k >= gap {
+            ks.push(k);
+            placed = k;
+        }
+    }
+    let mut placed = own_hi;
+    for &k in outer.iter().filter(|&&k| k > own_hi) {
+        if k - placed >= gap {
+            ks.push(k);
+            placed = k;
+        }
+    }
+    ks.sort_by(f64::total_cmp);
+    let n = ks.len();
+    let (hl, hr) = (ks[1] - ks[0], ks[n - 1] - ks[n - 2]);
+    // The outer knots reach the ends of the grid when it is wider: a wing the slice only extrapolates can
+    // then give way to a neighbour's quotes without a dip.
+    let grid_lo = input.grid.first().copied().unwrap_or(f64::INFINITY);
+    let grid_hi = input.grid.last().copied().unwrap_or(f64::NEG_INFINITY);
+    let (first, last) = (ks[0] - 2.0 * hl, ks[n - 1] + 2.0 * hr);
+    let (first, last) = (first.min(grid_lo), last.max(grid_hi));
+    let mut knots = Vec::with_capacity(n + 4);
+    knots.extend([first, 0.5 * (first + ks[0])]);
+    knots.extend(&ks);
+    knots.extend([0.5 * (last + ks[n - 1]), last]);
+    let (lo, hi) = (knots[0], knots[knots.len() - 1]);
+
+    // Check points: evenly spaced in every knot interval, at least `CHECKS_PER_INTERVAL` and no farther
+    // apart than the dense grid's mean step, up to `CHECKS_PER_INTERVAL_MAX`.
+    let step = match input.grid {
+        [first, .., last] => (last - first) / (input.grid.len() - 1) as f64,
+        _ => f64::INFINITY,
+    };
+    let mut check: Vec<f64> = Vec::new();
+    for w in knots.windows(2) {
+        let count = ((w[1] - w[0]) / step)
+            .ceil()
+            .clamp(CHECKS_PER_INTERVAL as f64, CHECKS_PER_INTERVAL_MAX as f64)
+            as usize;
+        check.extend((0..count).map(|i| w[0] + (w[1] - w[0]) * i as f64 / count as f64));
+    }
+    let base: Vec<SliceDerivatives> = check.iter().map(|&k| svi.derivatives(k)).collect();
+    let floor: Vec<f64> = check
+        .iter()
+        .map(|&k| input.floor.map_or(f64::NEG_INFINITY, |f| f(k)))
+        .collect();
+    let ceiling: Vec<f64> = check
+        .iter()
+        .map(|&k| input.ceiling.map_or(f64::INFINITY, |f| f(k)))
+        .collect();
+    let clearance: Vec<f64> = base
+        .iter()
+        .map(|d| CALENDAR_CLEARANCE + CALENDAR_CLEARANCE_RELATIVE * d.w.abs())
+        .collect();
+    let mut current = base.clone();
+    let mut g: Vec<f64> = check
+        .iter()
+        .zip(&current)
+        .map(|(&k, &d)| durrleman_g(k, d))
+        .collect();
+
+    // Each function's check points (a contiguous run) with its values, and its targets.
+    let mut targets: Vec<Target> = own
+        .iter()
+        .copied()
+        .chain(
+            input
+                .extra
+                .iter()
+                .filter(|t| t.k > lo && t.k < hi)
+                .map(|t| Target {
+                    weight: t.weight * EXTRA_WEIGHT,
+                    ..*t
+                }),
+        )
+        .collect();
+    let initial: Vec<f64> = targets.iter().map(|t| t.weight).collect();
+    let mut target_w: Vec<f64> = targets.iter().map(|t| svi.total_variance(t.k)).collect();
+    struct Function {
+        first: usize,
+        values: Vec<[f64; 3]>,
+        targets: Vec<(usize, f64)>,
+    }
+    let count = knots.len() - 4;
+    let mut functions: Vec<Function> = (0..count)
+        .map(|_| Function {
+            first: usize::MAX,
+            values: Vec::new(),
+            targets: Vec::new(),
+        })
+        .collect();
+    let span_of = |k: f64| knots.partition_point(|&t| t <= k) - 1;
+    let of = |s: usize, r: usize| (s + r).checked_sub(3).filter(|&j| j < count);
+    for (p, &k) in check.iter().enumerate() {
+        let s = span_of(k);
+        let [v, d1, d2] = cubic_span(&knots, s, k);
+        for (r, ((v, d1), d2)) in v.iter().zip(d1).zip(d2).enumerate() {
+            if let Some(j) = of(s, r) {
+                let f = &mut functions[j];
+                if f.first == usize::MAX {
+                    f.first = p;
+                }
+                f.values.push([*v, d1, d2]);
+            }
+        }
+    }
+    for (i, t) in targets.iter().enumerate() {
+        let s = span_of(t.k);
+        let [v, _, _] = cubic_span(&knots, s, t.k);
+        for (r, &b) in v.iter().enumerate() {
+            if let Some(j) = of(s, r).filter(|_| b > 0.0) {
+                functions[j].targets.push((i, b));
+            }
+        }
+    }
+    let scale: f64 = initial.iter().sum::<f64>() / initial.len() as f64;
+    let mu = 1e-8 * scale;
+    let mut coefficients = vec![0.0; functions.len()];
+    let mut changed = vec![0.0_f64; 0];
+    let objective = |targets: &[Target], target_w: &[f64]| -> f64 {
+        targets
+            .iter()
+            .zip(target_w)
+            .map(|(t, &w)| t.weight * t.outside(w).powi(2))
+            .sum()
+    };
+    let mut blocked = vec![false; functions.len()];
+    for round in 0..ROUNDS {
+        blocked.fill(false);
+        for _ in 0..SWEEPS {
+            let before = objective(&targets, &target_w);
+            if before == 0.0 {
+                break;
+            }
+            for (j, f) in functions.iter().enumerate() {
+                let c = coefficients[j];
+                let active = f
+                    .targets
+                    .iter()
+                    .any(|&(i, _)| targets[i].outside(target_w[i]).abs() > OUTSIDE_TOLERANCE);
+                if !active || blocked[j] {
+                    continue;
+                }
+                let step = best_step(&targets, &target_w, &f.targets, c, mu);
+                if step == 0.0 || !step.is_finite() {
+                    continue;
+                }
+                let mut step = step;
+                blocked[j] = true;
+                for _ in 0..HALVINGS {
+                    changed.clear();
+                    let mut ok = true;
+                    for (p, v) in f.values.iter().enumerate() {
+                        let i = f.first + p;
+                        let d = SliceDerivatives {
+                            w: current[i].w + step * v[0],
+                            dw: current[i].dw + step * v[1],
+                            d2w: current[i].d2w + step * v[2],
+                        };
+                        let gi = durrleman_g(check[i], d);
+                        let was = current[i].w;
+                        // NaN fails every condition.
+                        let butterfly_ok = gi >= g[i].min(G_MARGIN);
+                        if !butterfly_ok
+                            || d.w - floor[i] < (was - floor[i]).min(clearance[i])
+                            || ceiling[i] - d.w < (ceiling[i] - was).min(clearance[i])
+                        {
+                            ok = false;
+                            break;
+                        }
+                        changed.push(gi);
+                    }
+                    if ok {
+                        for (p, v) in f.values.iter().enumerate() {
+                            let i = f.first + p;
+                            current[i].w += step * v[0];
+                            current[i].dw += step * v[1];
+                            current[i].d2w += step * v[2];
+                            g[i] = changed[p];
+                        }
+                        for &(i, b) in &f.targets {
+                            target_w[i] += step * b;
+                        }
+                        coefficients[j] += step;
+                        blocked[j] = false;
+                        break;
+                    }
+                    step *= 0.5;
+                }
+            }
+            let after = objective(&targets, &target_w);
+            if after >= before * (1.0 - SWEEP_PROGRESS) {
+                break;
+            }
+        }
+        // Targets still outside pull less in the next round, the farther out the less (Cauchy weights):
+        // a quote that cannot be reached stops pulling its neighbours out of their bands.
+        if round + 1 == ROUNDS {
+            break;
+        }
+        let mut reweighted = false;
+        for (i, t) in targets.iter_mut().enumerate() {
+            let out = t.outside(target_w[i]);
+            let width = if t.lo.is_finite() {
+                REWEIGHT_WIDTH * (t.hi - t.lo)
+            } else {
+                0.04 * REWEIGHT_WIDTH * t.hi
+            }
+            .max(1e-9);
+            let weight = initial[i] / (1.0 + (out / width).powi(2));
+            reweighted |= weight < 0.5 * t.weight;
+            t.weight = weight;
+        }
+        if !reweighted {
+            break;
+        }
+    }
+    if coefficients.iter().all(|&c| c == 0.0) {
+        return Correction::none();
+    }
+    // The steps were checked at the check points; the result is verified again on a grid four times as
+    // fine (against the same conditions, with no margin), and scaled back by halves until it passes.
+    let verify: Vec<f64> = check
+        .windows(2)
+        .flat_map(|w| (0..4).map(move |i| w[0] + (w[1] - w[0]) * f64::from(i) / 4.0))
+        .collect();
+    let floor_at = |k: f64| input.floor.map_or(f64::NEG_INFINITY, |f| f(k));
+    let ceiling_at = |k: f64| input.ceiling.map_or(f64::INFINITY, |f| f(k));
+    let base_ok: Vec<bool> = verify
+        .iter()
+        .map(|&k| {
+            let d = svi.derivatives(k);
+            durrleman_g(k, d) >= 0.0 && d.w >= floor_at(k) && d.w <= ceiling_at(k)
+        })
+        .collect();
+    let mut scale = 1.0;
+    for _ in 0..VERIFY_HALVINGS {
+        let correction = Correction::from_splines(&[Spline {
+            knots: knots.clone(),
+            coefficients: coefficients.iter().map(|c| c * scale).collect(),
+        }]);
+        let smile = Smile {
+            svi,
+            correction: &correction,
+        };
+        let clean = verify.iter().zip(&base_ok).all(|(&k, &was_ok)| {
+            let d = smile.derivatives(k);
+            !was_ok || (durrleman_g(k, d) >= 0.0 && d.w >= floor_at(k) && d.w <= ceiling_at(k))
+        });
+        if clean {
+            return correction;
+        }
+        scale *= 0.5;
+    }
+    Correction::none()
+}
+
+/// The step `Δ` of one coefficient `c` minimising `Σ weightᵢ·outsideᵢ(wᵢ + bᵢΔ)² + μ(c + Δ)²` over the
+/// function's targets `(i, bᵢ)`: the root of a non-decreasing piecewise-linear derivative, found between
+/// its breakpoints.
+fn best_step(targets: &[Target], target_w: &[f64], of: &[(usize, f64)], c: f64, mu: f64) -> f64 {
+    let slope = |d: f64| -> f64 {
+        let mut s = mu * (c + d);
+        for &(i, b) in of {
+            s += targets[i].weight * b * targets[i].outside(target_w[i] + b * d);
+        }
+        s
+    };
+    let mut breaks: Vec<f64> = vec![-c];
+    for &(i, b) in of {
+        if b > 0.0 {
+            for edge in [targets[i].lo, targets[i].hi] {
+                if edge.is_finite() {
+                    breaks.push((edge - target_w[i]) / b);
+                }
+            }
+        }
+    }
+    breaks.sort_by(f64::total_cmp);
+    // The derivative is linear between consecutive breakpoints: find where it crosses zero.
+    let values: Vec<f64> = breaks.iter().map(|&d| slope(d)).collect();
+    let linear_root = |d0: f64, s0: f64, d1: f64, s1: f64| {
+        if s1 == s0 {
+            d0
+        } else {
+            d0 - s0 * (d1 - d0) / (s1 - s0)
+        }
+    };
+    if values[0] >= 0.0 {
+        // Left of every breakpoint: the derivative is linear there with the slope at breaks[0] − 1.
+        let d1 = breaks[0] - 1.0;
+        return linear_root(breaks[0], values[0], d1, slope(d1));
+    }
+    for w in 0..breaks.len() - 1 {
+        if values[w] < 0.0 && values[w + 1] >= 0.0 {
+            return linear_root(breaks[w], values[w], breaks[w + 1], values[w + 1]);
+        }
+    }
+    let last = breaks.len() - 1;
+    let d1 = breaks[last] + 1.0;
+    linear_root(breaks[last], values[last], d1, slope(d1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn knots() -> Vec<f64> {
+        vec![-0.9, -0.5, -0.35, -0.1, 0.0, 0.12, 0.3, 0.55, 0.6, 1.0]
+    }
+
+    #[test]
+    fn cubic_b_splines_sum_to_one_inside_the_knots_and_vanish_outside() {
+        let t = knots();
+        let count = t.len() - 4;
+        // Where four functions overlap (t₃ ≤ x < t_{m−3}) they sum to 1 (partition of unity, de Boor).
+        for i in 0..=40 {
+            let x = t[3] + (t[t.len() - 4] - t[3]) * f64::from(i) / 41.0;
+            let s: f64 = (0..count).map(|j| basis(&t, j, 3, x)).sum();
+            assert!((s - 1.0).abs() < 1e-14, "{x}: {s}");
+            let d: f64 = (0..count).map(|j| cubic(&t, j, x)[1]).sum();
+            assert!(d.abs() < 1e-12, "{x}: {d}");
+        }
+        for x in [-2.0, -0.9 - 1e-12, 1.0, 3.0] {
+            assert!((0..count).all(|j| cubic(&t, j, x) == [0.0; 3]), "{x}");
+        }
+    }
+
+    fn spline() -> Spline {
+        Spline {
+            knots: knots(),
+            coefficients: vec![0.01, -0.02, 0.015, 0.03, -0.01, 0.005],
+        }
+    }
+
+    #[test]
+    fn the_span_algorithm_and_the_polynomials_agree_with_cox_de_boor() {
+        let (s, t) = (spline(), knots());
+        let c = Correction::from_splines(std::slice::from_ref(&s));
+        for i in 0..=200 {
+            let x = -1.0 + 2.1 * f64::from(i) / 200.0;
+            // Reference: the recursion, function by function.
+            let mut want = [0.0; 3];
+            for (j, &cj) in s.coefficients.iter().enumerate() {
+                let b = cubic(&t, j, x);
+                for d in 0..3 {
+                    want[d] += cj * b[d];
+                }
+            }
+            let mut span = [0.0; 3];
+            s.add_to(x, &mut span);
+            let poly = c.eval(x);
+            for d in 0..3 {
+                let scale = [1.0, 10.0, 100.0][d];
+                assert!(
+                    (span[d] - want[d]).abs() < 1e-13 * scale,
+                    "{x} d{d}: {span:?} {want:?}"
+                );
+                assert!(
+                    (poly[d] - want[d]).abs() < 1e-11 * scale,
+                    "{x} d{d}: {poly:?} {want:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn derivatives_match_central_differences() {
+        let c = Correction::from_splines(&[spline()]);
+        let h = 1e-5;
+        for i in 1..60 {
+            let x = -0.9 + 1.9 * f64::from(i) / 60.0;
+            let [_, d1, d2] = c.eval(x);
+            let (m, p, z) = (c.eval(x - h)[0], c.eval(x + h)[0], c.eval(x)[0]);
+            assert!((d1 - (p - m) / (2.0 * h)).abs() < 1e-7, "{x}");
+            assert!((d2 - (p - 2.0 * z + m) / (h * h)).abs() < 1e-3, "{x}");
+        }
+        // A cubic spline with knots of multiplicity one is C²: δ'' is continuous across a knot.
+        for &k in &knots()[1..9] {
+            let (a, b) = (c.eval(k - 1e-10)[2], c.eval(k + 1e-10)[2]);
+            assert!((a - b).abs() < 1e-6, "{k}: {a} {b}");
+        }
+        // And it vanishes at and beyond the ends.
+        assert_eq!(c.eval(-0.9), [0.0; 3]);
+        assert_eq!(c.eval(1.0), [0.0; 3]);
+    }
+
+    #[test]
+    fn the_step_minimises_the_piecewise_quadratic() {
+        let targets = [
+            Target {
+                k: 0.0,
+                lo: 0.10,
+                hi: 0.11,
+                weight: 2.0,
+            },
+            Target {
+                k: 0.1,
+                lo: 0.08,
+                hi: 0.09,
+                weight: 1.0,
+            },
+        ];
+        let w = [0.13, 0.07];
+        let of = [(0, 0.6), (1, 0.3)];
+        let step = best_step(&targets, &w, &of, 0.0, 1e-9);
+        let f = |d: f64| {
+            of.iter()
+                .map(|&(i, b)| targets[i].weight * targets[i].outside(w[i] + b * d).powi(2))
+                .sum::<f64>()
+                + 1e-9 * d * d
+        };
+        // Against a fine scan.
+        let best = (-20_000..=20_000)
+            .map(|i| f64::from(i) * 1e-5)
+            .min_by(|a, b| f(*a).total_cmp(&f(*b)))
+            .unwrap();
+        assert!((step - best).abs() < 2e-5, "{step} {best}");
+        assert!(f(step) <= f(best) + 1e-15);
+    }
+}
