@@ -382,7 +382,9 @@ const CALENDAR_CLEARANCE: f64 = 1e-7;
 const CALENDAR_CLEARANCE_RELATIVE: f64 = 1e-4;
 /// Check points per knot interval, at least and at most.
 const CHECKS_PER_INTERVAL: usize = 4;
-const CHECKS_PER_INTERVAL_MAX: usize = 64;
+const CHECKS_PER_INTERVAL_MAX: usize = 24;
+/// The calendar margin of the final verification, per unit of total variance (the repairs' own).
+const VERIFY_MARGIN_RELATIVE: f64 = 1e-5;
 /// Halvings of the whole correction tried when the final verification fails.
 const VERIFY_HALVINGS: usize = 8;
 /// Rounds of reweighting, at most.
@@ -667,34 +669,48 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
     if coefficients.iter().all(|&c| c == 0.0) {
         return Correction::none();
     }
-    // The steps were checked at the check points; the result is verified again on a grid four times as
-    // fine (against the same conditions, with no margin), and scaled back by halves until it passes.
-    let verify: Vec<f64> = check
+    // The steps were checked at the check points; the result is verified again on a grid twice as fine
+    // (against the same conditions, with no margin, where the SVI met them), and scaled back by halves
+    // until it passes.
+    // The dense grid is verified too: the surface's own checks (`g_min`, calendar violations) run on it.
+    let mut points: Vec<f64> = check
         .windows(2)
-        .flat_map(|w| (0..4).map(move |i| w[0] + (w[1] - w[0]) * f64::from(i) / 4.0))
+        .flat_map(|w| [w[0], 0.5 * (w[0] + w[1])])
+        .chain(input.grid.iter().copied().filter(|&k| k > lo && k < hi))
         .collect();
-    let floor_at = |k: f64| input.floor.map_or(f64::NEG_INFINITY, |f| f(k));
-    let ceiling_at = |k: f64| input.ceiling.map_or(f64::INFINITY, |f| f(k));
-    let base_ok: Vec<bool> = verify
-        .iter()
-        .map(|&k| {
+    points.sort_by(f64::total_cmp);
+    let mut verify: Vec<(f64, SliceDerivatives, f64, f64)> = Vec::with_capacity(points.len());
+    {
+        for k in points {
             let d = svi.derivatives(k);
-            durrleman_g(k, d) >= 0.0 && d.w >= floor_at(k) && d.w <= ceiling_at(k)
-        })
-        .collect();
+            let (f, c) = (
+                input.floor.map_or(f64::NEG_INFINITY, |f| f(k)),
+                input.ceiling.map_or(f64::INFINITY, |f| f(k)),
+            );
+            if durrleman_g(k, d) >= 0.0 && d.w >= f && d.w <= c {
+                // The floor and ceiling moved in by the repairs' calendar margin where the SVI clears
+                // them by more: two smiles that clear at these points do not cross between them.
+                let margin = |v: f64| CALENDAR_CLEARANCE + VERIFY_MARGIN_RELATIVE * v.abs();
+                let f = f + (d.w - f).min(margin(f));
+                let c = c - (c - d.w).min(margin(c));
+                verify.push((k, d, f, c));
+            }
+        }
+    }
     let mut scale = 1.0;
     for _ in 0..VERIFY_HALVINGS {
         let correction = Correction::from_splines(&[Spline {
             knots: knots.clone(),
             coefficients: coefficients.iter().map(|c| c * scale).collect(),
         }]);
-        let smile = Smile {
-            svi,
-            correction: &correction,
-        };
-        let clean = verify.iter().zip(&base_ok).all(|(&k, &was_ok)| {
-            let d = smile.derivatives(k);
-            !was_ok || (durrleman_g(k, d) >= 0.0 && d.w >= floor_at(k) && d.w <= ceiling_at(k))
+        let clean = verify.iter().all(|&(k, d, f, c)| {
+            let [c0, c1, c2] = correction.eval(k);
+            let d = SliceDerivatives {
+                w: d.w + c0,
+                dw: d.dw + c1,
+                d2w: d.d2w + c2,
+            };
+            durrleman_g(k, d) >= 0.0 && d.w >= f && d.w <= c
         });
         if clean {
             return correction;

@@ -317,9 +317,9 @@ fn g_by_differences(surface: &UnderlyingSurface, expiry: Timestamp, k: f64) -> f
     let s = surface.slice(expiry).expect("a fitted expiry");
     let h = 1e-4;
     let (wm, w, wp) = (
-        s.params.total_variance(k - h),
-        s.params.total_variance(k),
-        s.params.total_variance(k + h),
+        s.smile().total_variance(k - h),
+        s.smile().total_variance(k),
+        s.smile().total_variance(k + h),
     );
     let d1 = (wp - wm) / (2.0 * h);
     let d2 = (wp - 2.0 * w + wm) / (h * h);
@@ -378,7 +378,7 @@ fn feb_2026_chains_have_no_arbitrage_on_an_independent_grid_and_marks_stay_insid
             for pair in slices.windows(2) {
                 let worst = grid
                     .iter()
-                    .map(|&k| pair[0].params.total_variance(k) - pair[1].params.total_variance(k))
+                    .map(|&k| pair[0].smile().total_variance(k) - pair[1].smile().total_variance(k))
                     .fold(f64::NEG_INFINITY, f64::max);
                 assert!(
                     worst <= 0.0,
@@ -572,7 +572,7 @@ fn the_surface_goes_stale_when_the_index_moves_and_its_stressed_marks_charge_sho
                 let t = expiry_years(now, m.expiry);
                 let forward = slice.forward.price * factor;
                 let vol = slice
-                    .params
+                    .smile()
                     .vol((m.strike / forward).ln(), slice.expiry_years);
                 let kind = if m.option_type == "call" {
                     OptionKind::Call
