@@ -188,21 +188,23 @@ impl Correction {
         Correction::default()
     }
 
-    /// The sum of `splines` (knots nested in the first's) as one polynomial per interval of the first's
-    /// knots.
-    fn from_splines(splines: &[Spline]) -> Correction {
-        let Some(finest) = splines.first() else {
+    /// The spline as one polynomial per knot interval, on the intervals where it is not zero (the
+    /// supports of its non-zero coefficients).
+    fn from_spline(spline: &Spline) -> Correction {
+        let nonzero = |c: &&f64| **c != 0.0;
+        let (Some(first), Some(last)) = (
+            spline.coefficients.iter().position(|c| nonzero(&c)),
+            spline.coefficients.iter().rposition(|c| nonzero(&c)),
+        ) else {
             return Correction::none();
         };
+        let knots = &spline.knots[first..=last + 4];
         let at = |k: f64| {
             let mut out = [0.0; 3];
-            for s in splines {
-                s.add_to(k, &mut out);
-            }
+            spline.add_to(k, &mut out);
             out
         };
-        let pieces = finest
-            .knots
+        let pieces = knots
             .windows(2)
             .map(|t| {
                 let h = t[1] - t[0];
@@ -213,7 +215,7 @@ impl Correction {
             })
             .collect();
         Correction {
-            knots: finest.knots.clone(),
+            knots: knots.to_vec(),
             pieces,
         }
     }
@@ -673,10 +675,19 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
     // (against the same conditions, with no margin, where the SVI met them), and scaled back by halves
     // until it passes.
     // The dense grid is verified too: the surface's own checks (`g_min`, calendar violations) run on it.
+    // Only where the correction is not zero: the supports of its non-zero coefficients.
+    let (Some(first), Some(last)) = (
+        coefficients.iter().position(|&c| c != 0.0),
+        coefficients.iter().rposition(|&c| c != 0.0),
+    ) else {
+        return Correction::none();
+    };
+    let (lo, hi) = (knots[first], knots[last + 4]);
     let mut points: Vec<f64> = check
         .windows(2)
         .flat_map(|w| [w[0], 0.5 * (w[0] + w[1])])
-        .chain(input.grid.iter().copied().filter(|&k| k > lo && k < hi))
+        .chain(input.grid.iter().copied())
+        .filter(|&k| k >= lo && k < hi)
         .collect();
     points.sort_by(f64::total_cmp);
     let mut verify: Vec<(f64, SliceDerivatives, f64, f64)> = Vec::with_capacity(points.len());
@@ -699,10 +710,10 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
     }
     let mut scale = 1.0;
     for _ in 0..VERIFY_HALVINGS {
-        let correction = Correction::from_splines(&[Spline {
+        let correction = Correction::from_spline(&Spline {
             knots: knots.clone(),
             coefficients: coefficients.iter().map(|c| c * scale).collect(),
-        }]);
+        });
         let clean = verify.iter().all(|&(k, d, f, c)| {
             let [c0, c1, c2] = correction.eval(k);
             let d = SliceDerivatives {
@@ -801,7 +812,7 @@ mod tests {
     #[test]
     fn the_span_algorithm_and_the_polynomials_agree_with_cox_de_boor() {
         let (s, t) = (spline(), knots());
-        let c = Correction::from_splines(std::slice::from_ref(&s));
+        let c = Correction::from_spline(&s);
         for i in 0..=200 {
             let x = -1.0 + 2.1 * f64::from(i) / 200.0;
             // Reference: the recursion, function by function.
@@ -831,7 +842,7 @@ mod tests {
 
     #[test]
     fn derivatives_match_central_differences() {
-        let c = Correction::from_splines(&[spline()]);
+        let c = Correction::from_spline(&spline());
         let h = 1e-5;
         for i in 1..60 {
             let x = -0.9 + 1.9 * f64::from(i) / 60.0;
