@@ -336,23 +336,27 @@ fn margin_many(
 /// tick to the next). No effect on results.
 #[inline(always)]
 fn prefetch_instruments(acct: &AccountState, view: &MarketView<'_>) {
+    let vals = view.inst.val.as_ptr();
     let worst = match &acct.computed {
         Computed::Priced(f, _) => f.worst_scenario,
         _ => None,
     };
-    let w = view.points.width;
+    // The worst scenario's point on each grid underlying (up to 4), as an offset into a unit's row.
+    let mut at = [usize::MAX; 4];
+    if let Some(s) = worst {
+        for (g, point) in view.points.point.iter().enumerate().take(at.len()) {
+            at[g] = point.get(s as usize).map_or(usize::MAX, |&p| p as usize);
+        }
+    }
+    let (rows, w) = (view.inst.arrays.as_ptr(), view.points.width);
     for pos in &acct.positions {
         let i = pos.inst as usize;
-        if let Some(v) = view.inst.val.get(i) {
-            prefetch((v as *const crate::state::Valuation).cast());
-        }
-        let Some(s) = worst else {
-            continue;
-        };
-        let g = view.inst.grid[i] as usize;
-        if let Some(&p) = view.points.point[g].get(s as usize) {
-            if let Some(x) = view.inst.arrays.get(i * w + p as usize) {
-                prefetch((x as *const f64).cast());
+        // Addresses are only computed (wrapping) and prefetched, never read.
+        prefetch(vals.wrapping_add(i).cast());
+        let g = view.inst.grid.get(i).map_or(usize::MAX, |&g| g as usize);
+        if let Some(&p) = at.get(g) {
+            if p != usize::MAX {
+                prefetch(rows.wrapping_add(i * w + p).cast());
             }
         }
     }

@@ -234,19 +234,26 @@ fn threshold32(threshold: f64) -> f32 {
 }
 
 /// Calls `take` with the index of every value at most `threshold`, in increasing order, 16 values to a
-/// bit mask (`values` is a whole number of 16s); `None` as soon as `take` returns false.
+/// bit mask (`values` is a whole number of 16s); `None` as soon as `take` returns false. `AVX2`: only
+/// where the CPU has it.
 #[inline(always)]
-fn for_each_at_most(
+fn for_each_at_most<const AVX2: bool>(
     values: &[f32],
     threshold: f32,
     mut take: impl FnMut(usize) -> bool,
 ) -> Option<()> {
     debug_assert!(values.len().is_multiple_of(16));
     for (k, chunk) in values.chunks_exact(16).enumerate() {
-        let mut mask = 0u32;
-        for (j, &y) in chunk.iter().enumerate() {
-            mask |= u32::from(y <= threshold) << j;
-        }
+        let chunk: &[f32; 16] = chunk.try_into().expect("chunks of 16");
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `AVX2` is only set by `screen_avx2`, after AVX2 was detected.
+        let mut mask = if AVX2 {
+            unsafe { mask_at_most_avx2(chunk, threshold) }
+        } else {
+            mask_at_most(chunk, threshold)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let mut mask = mask_at_most(chunk, threshold);
         while mask != 0 {
             if !take(k * 16 + mask.trailing_zeros() as usize) {
                 return None;
@@ -255,6 +262,45 @@ fn for_each_at_most(
         }
     }
     Some(())
+}
+
+/// Bit `j` set when `values[j] ≤ threshold`.
+#[inline(always)]
+fn mask_at_most(values: &[f32; 16], threshold: f32) -> u32 {
+    let mut mask = 0u32;
+    for (j, &y) in values.iter().enumerate() {
+        mask |= u32::from(y <= threshold) << j;
+    }
+    mask
+}
+
+/// [`mask_at_most`] in two vector compares.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn mask_at_most_avx2(values: &[f32; 16], threshold: f32) -> u32 {
+    use std::arch::x86_64::*;
+    let t = _mm256_set1_ps(threshold);
+    // SAFETY: two unaligned loads of 8 values each from a 16-value array.
+    let (lo, hi) = unsafe {
+        (
+            _mm256_loadu_ps(values.as_ptr()),
+            _mm256_loadu_ps(values.as_ptr().add(8)),
+        )
+    };
+    // Ordered, non-signalling ≤ (false for NaN, as `<=` is).
+    let lo = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(lo, t)) as u32;
+    let hi = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(hi, t)) as u32;
+    lo | (hi << 8)
+}
+
+/// Makes `y` `len` long with +∞ from `valid` on (what the scan and the minimum then ignore).
+#[inline(always)]
+fn pad_infinite(y: &mut Vec<f32>, len: usize, valid: usize) {
+    if y.len() != len {
+        y.resize(len, f32::INFINITY);
+    }
+    y[valid..].fill(f32::INFINITY);
 }
 
 /// The smallest of `values` (+∞ when empty), in vector lanes folded in halves.
@@ -386,8 +432,7 @@ fn screen<const AVX2: bool>(
         // The least P&L of each point's scenarios in f32: its sum times the largest weight when it loses,
         // the smallest otherwise (rounding is monotone, so this is the least of the scenarios' f32 values).
         // Padded to 16s with +∞ for the scan below (+∞ is never a candidate nor the minimum).
-        s.y.clear();
-        s.y.resize(w.div_ceil(16) * 16, f32::INFINITY);
+        pad_infinite(&mut s.y, w.div_ceil(16) * 16, w);
         for (((y, &x), &h), &l) in s.y.iter_mut().zip(d).zip(hi).zip(lo) {
             let (vh, vl) = (x * h, x * l);
             *y = if vh < vl { vh } else { vl };
@@ -396,7 +441,7 @@ fn screen<const AVX2: bool>(
         // keeps every point that might lose at all.
         let threshold = threshold32(min_of(&s.y) as f64 + 2.0 * error);
         let count = layout.count[g];
-        for_each_at_most(&s.y, threshold, |p| {
+        for_each_at_most::<AVX2>(&s.y, threshold, |p| {
             if p < count {
                 let list = &layout.scenarios_of_point[g][p];
                 if s.candidates.len() + list.len() > CANDIDATES_MAX {
@@ -417,9 +462,13 @@ fn screen<const AVX2: bool>(
         let (da, db) = s.sums.split_at(SUMS_STRIDE);
         let da: &[f32; SUMS_STRIDE] = da.try_into().expect("the first slot");
         let db: &[f32; SUMS_STRIDE] = db[..SUMS_STRIDE].try_into().expect("the second slot");
-        // Whole windows of 8, then +∞ to 16s for the scan below.
-        s.y.clear();
-        s.y.resize(n.div_ceil(16) * 16, f32::INFINITY);
+        // Whole windows of 8 (the AVX2 path), then +∞ to 16s for the scan below.
+        let valid = if AVX2 && cfg!(target_arch = "x86_64") {
+            n.div_ceil(8) * 8
+        } else {
+            n
+        };
+        pad_infinite(&mut s.y, n.div_ceil(16) * 16, valid);
         #[cfg(target_arch = "x86_64")]
         if AVX2 {
             // SAFETY: `screen::<true>` is only called by `screen_avx2`, after AVX2 was detected.
@@ -447,7 +496,7 @@ fn screen<const AVX2: bool>(
             return Some((0.0, None));
         }
         let threshold = threshold32(min + 2.0 * error);
-        for_each_at_most(&s.y, threshold, |k| {
+        for_each_at_most::<AVX2>(&s.y, threshold, |k| {
             if k >= n {
                 // A spare lane of the last window: a copy of the last scenario.
                 return true;
