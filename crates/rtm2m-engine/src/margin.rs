@@ -1,6 +1,8 @@
 //! Margining one account from the cached per-instrument valuations and risk arrays: the `rtm2m` model of
 //! `docs/margin.md` §5 (the arithmetic of `rtm2m_margin::engine::{prepare, rtm2m_requirements}`), laid out
-//! for speed: no allocation per call, the scenario sum register-blocked over 16 scenarios at a time.
+//! for speed: no allocation per call, the scenario sum register-blocked over 16 scenarios at a time, and
+//! first screened in f32 with the few scenarios near the minimum settled in f64 (`crate::screen`), this
+//! module's f64 pass taking over where the screen does not apply.
 //!
 //! The result is a pure function of the account and of the valuations, computed in one fixed order (positions
 //! by instrument id, then collateral by asset), so margining an account incrementally or from scratch, on any
@@ -625,6 +627,7 @@ pub(crate) fn account_margin(
     let (loss, worst) = if reference {
         worst_loss_reference(&s.terms, &inst.arrays, m.points)
     } else {
+        // The f32 screen, settled in f64 to the reference's bits; the f64 pass where it does not apply.
         let rows = Rows {
             exact: &inst.arrays,
             single: &inst.arrays32,
