@@ -291,6 +291,9 @@ fn margin_many(
                 prefetch_slice(&acct.positions);
                 prefetch_slice(&acct.collateral);
             }
+            if let Some(&ahead) = part.get(j + 2) {
+                prefetch_instruments(&slice[ahead as usize - first], view);
+            }
             let acct = &mut slice[a as usize - first];
             let computed = account_margin(acct, view, s, false);
             let change = decide(acct, computed, publishing, &mut outputs);
@@ -324,6 +327,38 @@ fn margin_many(
             .into_iter()
             .map(|(part, slice, first)| run(scratch, part, slice, first))
             .collect(),
+    }
+}
+
+/// Prefetches what margining `acct` reads of its instruments: their valuations, and the f64 values of
+/// their unit rows at the points of its last worst scenario (the screen, `crate::screen`, reads the rows in
+/// f32 and settles the scenarios near its minimum in f64, and the worst scenario seldom changes from one
+/// tick to the next). No effect on results.
+#[inline(always)]
+fn prefetch_instruments(acct: &AccountState, view: &MarketView<'_>) {
+    let vals = view.inst.val.as_ptr();
+    let worst = match &acct.computed {
+        Computed::Priced(f, _) => f.worst_scenario,
+        _ => None,
+    };
+    // The worst scenario's point on each grid underlying (up to 4), as an offset into a unit's row.
+    let mut at = [usize::MAX; 4];
+    if let Some(s) = worst {
+        for (g, point) in view.points.point.iter().enumerate().take(at.len()) {
+            at[g] = point.get(s as usize).map_or(usize::MAX, |&p| p as usize);
+        }
+    }
+    let (rows, w) = (view.inst.arrays.as_ptr(), view.points.width);
+    for pos in &acct.positions {
+        let i = pos.inst as usize;
+        // Addresses are only computed (wrapping) and prefetched, never read.
+        prefetch(vals.wrapping_add(i).cast());
+        let g = view.inst.grid.get(i).map_or(usize::MAX, |&g| g as usize);
+        if let Some(&p) = at.get(g) {
+            if p != usize::MAX {
+                prefetch(rows.wrapping_add(i * w + p).cast());
+            }
+        }
     }
 }
 
@@ -594,11 +629,14 @@ impl Engine {
                             oracle_im_usd_per_unit,
                         };
                         self.inst.failure[i] = None;
-                        self.points.compress(
-                            g,
-                            r.array(j),
-                            &mut self.inst.arrays[i * w..(i + 1) * w],
-                        );
+                        let row = &mut self.inst.arrays[i * w..(i + 1) * w];
+                        self.points.compress(g, r.array(j), row);
+                        for (x32, &x) in
+                            self.inst.arrays32[i * w..(i + 1) * w].iter_mut().zip(&*row)
+                        {
+                            *x32 = x as f32;
+                        }
+                        self.inst.bounds[i] = self.points.row_bound(g, row);
                     }
                     Err(reason) => {
                         self.inst.val[i] = Valuation {

@@ -1,6 +1,8 @@
 //! Margining one account from the cached per-instrument valuations and risk arrays: the `rtm2m` model of
 //! `docs/margin.md` §5 (the arithmetic of `rtm2m_margin::engine::{prepare, rtm2m_requirements}`), laid out
-//! for speed: no allocation per call, the scenario sum register-blocked over 16 scenarios at a time.
+//! for speed: no allocation per call, the scenario sum register-blocked over 16 scenarios at a time, and
+//! first screened in f32 with the few scenarios near the minimum settled in f64 (`crate::screen`), this
+//! module's f64 pass taking over where the screen does not apply.
 //!
 //! The result is a pure function of the account and of the valuations, computed in one fixed order (positions
 //! by instrument id, then collateral by asset), so margining an account incrementally or from scratch, on any
@@ -8,6 +10,7 @@
 //! portable one agree to the bit as well.
 
 use crate::event::Status;
+use crate::screen::{worst_loss_screened, Rows, ScreenScratch, Window};
 use crate::state::{AccountState, AssetState, Class, Computed, Figures, Instruments};
 use rtm2m_margin::engine::Rtm2mParams;
 
@@ -38,6 +41,13 @@ pub(crate) struct PointLayout {
     /// (0 for a point no scenario takes; padded to `width` with 1).
     pub weight_hi: Vec<Vec<f64>>,
     pub weight_lo: Vec<Vec<f64>>,
+    /// `weight`, `weight_hi` and `weight_lo` rounded to f32, for the screen (`crate::screen`); `weight32`
+    /// is padded to whole windows of 8 scenarios with the last weight.
+    pub weight32: Vec<f32>,
+    pub weight_hi32: Vec<Vec<f32>>,
+    pub weight_lo32: Vec<Vec<f32>>,
+    /// Per grid underlying, the screen's windows of 8 scenarios' points (empty without byte points).
+    pub windows: Vec<Vec<Window>>,
     /// Per grid underlying and point, its scenarios in increasing order.
     pub scenarios_of_point: Vec<Vec<Vec<u32>>>,
 }
@@ -108,7 +118,20 @@ impl PointLayout {
                 .map(|of| of.iter().map(|&p| p as u8).collect())
                 .collect()
         });
+        let to32 = |v: &Vec<f64>| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let mut weight32 = to32(&weight);
+        if let Some(&last) = weight32.last() {
+            weight32.resize(weight32.len().div_ceil(8) * 8, last);
+        }
         PointLayout {
+            windows: point8
+                .iter()
+                .flatten()
+                .map(|p: &Vec<u8>| Window::of(p))
+                .collect(),
+            weight32,
+            weight_hi32: weight_hi.iter().map(to32).collect(),
+            weight_lo32: weight_lo.iter().map(to32).collect(),
             acc_stride: if point8.is_some() {
                 width.max(256)
             } else {
@@ -124,6 +147,21 @@ impl PointLayout {
             weight_lo,
             scenarios_of_point,
         }
+    }
+
+    /// The screen's bound of a unit row on grid underlying `g`: the largest `weight_hi[p]·|row[p]|`, what
+    /// one unit adds at most to any scenario's |P&L| (`crate::screen`), rounded up; +∞ when a value is not
+    /// finite or exceeds [`crate::screen::ROW_VALUE_MAX`] (such rows are not screened).
+    pub fn row_bound(&self, g: usize, row: &[f64]) -> f64 {
+        let mut bound = 0.0f64;
+        for (&x, &h) in row.iter().zip(&self.weight_hi[g]) {
+            if x.is_nan() || x.abs() > crate::screen::ROW_VALUE_MAX {
+                return f64::INFINITY;
+            }
+            bound = bound.max(h * x.abs());
+        }
+        // The product rounded to nearest may be below the real one by half an ulp.
+        bound * (1.0 + f64::EPSILON)
     }
 
     /// Fills `out` (`width` values) with the per-point P&L of a unit on grid underlying `g` from its risk
@@ -157,6 +195,7 @@ pub(crate) struct Scratch {
     values: Vec<f64>,
     acc: Vec<f64>,
     pnl: Vec<f64>,
+    screen: ScreenScratch,
 }
 
 /// `out[j] = Σ_k size_k·row_k[j]` over the terms on grid underlying `g`, for the `N` points of one register
@@ -166,14 +205,16 @@ fn sum_block<const N: usize>(
     terms: &[(usize, f64, u8)],
     g: u8,
     points: &[f64],
+    width: usize,
     start: usize,
     out: &mut [f64],
 ) {
     let mut acc = [0.0f64; N];
-    for &(off, size, tg) in terms {
+    for &(row, size, tg) in terms {
         if tg != g {
             continue;
         }
+        let off = row * width;
         let row: &[f64; N] = points[off + start..off + start + N]
             .try_into()
             .expect("a block lies within its row");
@@ -191,20 +232,20 @@ fn sum_rows(terms: &[(usize, f64, u8)], g: u8, points: &[f64], width: usize, out
     debug_assert!(width.is_multiple_of(PAD) && out.len() == width);
     let mut start = 0;
     while start + BLOCK <= width {
-        sum_block::<BLOCK>(terms, g, points, start, out);
+        sum_block::<BLOCK>(terms, g, points, width, start, out);
         start += BLOCK;
     }
     match width - start {
         0 => {}
-        8 => sum_block::<8>(terms, g, points, start, out),
-        16 => sum_block::<16>(terms, g, points, start, out),
-        24 => sum_block::<24>(terms, g, points, start, out),
+        8 => sum_block::<8>(terms, g, points, width, start, out),
+        16 => sum_block::<16>(terms, g, points, width, start, out),
+        24 => sum_block::<24>(terms, g, points, width, start, out),
         r => unreachable!("width {width} leaves {r} points, not a multiple of {PAD}"),
     }
 }
 
 /// Largest loss over the scenarios (first scenario reaching it) of `weight[s]·Σ_u D_u[point_u(s)]`,
-/// `D_u` accumulated over `terms` (offset of the unit's points, size, grid underlying) in order from 0.
+/// `D_u` accumulated over `terms` (row of the unit's points, size, grid underlying) in order from 0.
 ///
 /// With one underlying the P&L of scenario `s` is `weight[s]·D[p]` for its point `p`: the least over a
 /// point's scenarios is `D[p]` times its largest weight when `D[p] < 0` (rounding is monotone in the
@@ -422,10 +463,10 @@ pub(crate) fn worst_loss_reference(
     let w = layout.width;
     let grids = layout.count.len();
     let mut sums: Vec<Option<Vec<f64>>> = vec![None; grids];
-    for &(off, size, g) in terms {
+    for &(row, size, g) in terms {
         let d = sums[g as usize].get_or_insert_with(|| vec![0.0; w]);
         for p in 0..w {
-            d[p] += size * points[off + p];
+            d[p] += size * points[row * w + p];
         }
     }
     let pnl: Vec<f64> = (0..layout.weight.len())
@@ -505,7 +546,6 @@ pub(crate) fn account_margin(
 ) -> Computed {
     let p = m.params;
     let inst = m.inst;
-    let n = m.points.width;
     s.terms.clear();
     s.greeks.clear();
     s.greeks.resize(m.grid_asset.len(), (0.0, 0.0, 0.0));
@@ -526,7 +566,7 @@ pub(crate) fn account_margin(
         }
         let size = pos.size;
         equity += size * (v.price_usd - pos.entry_usd);
-        s.terms.push((i * n, size, v.grid));
+        s.terms.push((i, size, v.grid));
         oracle_im += size.abs() * v.oracle_im_usd_per_unit;
         basis += size.abs() * v.basis_usd_per_unit;
         let t = &mut s.greeks[v.grid as usize];
@@ -558,7 +598,7 @@ pub(crate) fn account_margin(
                     st.name, inst.names[spot]
                 ));
             }
-            s.terms.push((spot * n, amount, g));
+            s.terms.push((spot, amount, g));
             let t = &mut s.greeks[g as usize];
             t.0 += amount * v.delta_coin;
             t.1 += amount * v.gamma_per_usd;
@@ -587,7 +627,14 @@ pub(crate) fn account_margin(
     let (loss, worst) = if reference {
         worst_loss_reference(&s.terms, &inst.arrays, m.points)
     } else {
-        worst_loss(&s.terms, &inst.arrays, m.points, &mut s.acc, &mut s.pnl)
+        // The f32 screen, settled in f64 to the reference's bits; the f64 pass where it does not apply.
+        let rows = Rows {
+            exact: &inst.arrays,
+            single: &inst.arrays32,
+            bound: &inst.bounds,
+        };
+        worst_loss_screened(&s.terms, &rows, m.points, &mut s.screen)
+            .unwrap_or_else(|| worst_loss(&s.terms, &inst.arrays, m.points, &mut s.acc, &mut s.pnl))
     };
     // Naked shorts per (underlying, expiry, strike), calls and puts netted at a strike (PMRM_2 matching),
     // kept per account as coins per underlying; `reference` recounts them from the positions.
@@ -661,7 +708,7 @@ mod tests {
         assert_eq!(l.width, 8);
         // Unit 0 on underlying 0: −100, 50, 10 per point; unit 1 on underlying 1: 30, −40.
         let points = rows(l.width, &[&[-100.0, 50.0, 10.0], &[30.0, -40.0]]);
-        let terms = [(0, 2.0, 0u8), (l.width, 1.5, 1u8)];
+        let terms = [(0, 2.0, 0u8), (1, 1.5, 1u8)];
         let (mut acc, mut pnl) = (Vec::new(), Vec::new());
         let fast = worst_loss(&terms, &points, &l, &mut acc, &mut pnl);
         let slow = worst_loss_reference(&terms, &points, &l);
@@ -735,7 +782,7 @@ mod tests {
                     for (k, &(size, g)) in units.iter().enumerate() {
                         rows[k * w..k * w + points]
                             .copy_from_slice(&values[k * 48..k * 48 + points]);
-                        terms.push((k * w, size, g));
+                        terms.push((k, size, g));
                     }
                     (layout, rows, terms)
                 })

@@ -65,6 +65,10 @@ pub(crate) struct Instruments {
     /// One unit's P&L at each distinct point (spot move, vol state) of its underlying, undampened,
     /// `PointLayout::width` per instrument, USD (derived; `margin::PointLayout`).
     pub arrays: Vec<f64>,
+    /// `arrays` rounded to f32, what the tick's screen reads (derived; `crate::screen`).
+    pub arrays32: Vec<f32>,
+    /// Per instrument, the screen's bound of its row (`PointLayout::row_bound`; derived, +∞ until valued).
+    pub bounds: Vec<f64>,
     /// Instruments per grid underlying, listing order (derived).
     pub by_grid: Vec<Vec<u32>>,
 }
@@ -120,6 +124,8 @@ impl Instruments {
         });
         self.failure.push(None);
         self.arrays.resize(self.arrays.len() + scenarios, 0.0);
+        self.arrays32.resize(self.arrays32.len() + scenarios, 0.0);
+        self.bounds.push(f64::INFINITY);
         self.by_grid[grid as usize].push(id);
         id
     }
