@@ -305,6 +305,8 @@ pub struct Target {
     pub hi: f64,
     /// Weight.
     pub weight: f64,
+    /// The band before it was shrunk, `(lo, hi)`: a slice inside every target's band needs no correction.
+    pub band: (f64, f64),
 }
 
 impl Target {
@@ -360,6 +362,7 @@ pub fn own_targets(points: &FitPoints, expiry_years: f64) -> Vec<Target> {
                 lo: (bid + clear).powi(2) * t,
                 hi: (ask - clear).powi(2) * t,
                 weight,
+                band: (bid * bid * t, ask * ask * t),
             }
         })
         .collect()
@@ -371,6 +374,7 @@ pub fn own_targets(points: &FitPoints, expiry_years: f64) -> Vec<Target> {
 pub fn ceiling_targets(later: &[Target]) -> impl Iterator<Item = Target> + '_ {
     later.iter().map(|t| Target {
         lo: f64::NEG_INFINITY,
+        band: (f64::NEG_INFINITY, t.band.1),
         ..*t
     })
 }
@@ -428,10 +432,12 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
     if own.len() < 4 {
         return Correction::none();
     }
+    // Only a slice that leaves a quote outside its band (not merely near its edge) is corrected.
     let missed = |targets: &[Target]| {
-        targets
-            .iter()
-            .any(|t| t.outside(svi.total_variance(t.k)) != 0.0)
+        targets.iter().any(|t| {
+            let w = svi.total_variance(t.k);
+            w < t.band.0 || w > t.band.1
+        })
     };
     if !missed(own) && !missed(input.extra) {
         return Correction::none();
@@ -869,12 +875,14 @@ mod tests {
                 lo: 0.10,
                 hi: 0.11,
                 weight: 2.0,
+                band: (0.10, 0.11),
             },
             Target {
                 k: 0.1,
                 lo: 0.08,
                 hi: 0.09,
                 weight: 1.0,
+                band: (0.08, 0.09),
             },
         ];
         let w = [0.13, 0.07];

@@ -202,7 +202,7 @@ proptest! {
             .map(|(i, &(shift, width, weight))| {
                 let k = -0.8 + 1.6 * i as f64 / (n - 1) as f64;
                 let w = base.total_variance(k) * (1.0 + shift);
-                Target { k, lo: w * (1.0 - width), hi: w * (1.0 + width), weight }
+                Target { k, lo: w * (1.0 - width), hi: w * (1.0 + width), weight, band: (w * (1.0 - width), w * (1.0 + width)) }
             })
             .collect();
         let correction = fit_correction(&CorrectionInput {
