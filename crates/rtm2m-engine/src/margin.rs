@@ -198,26 +198,50 @@ pub(crate) struct Scratch {
     screen: ScreenScratch,
 }
 
-/// `out[j] = Σ_k size_k·row_k[j]` over the terms on grid underlying `g`, for the `N` points of one register
-/// block starting at `start` (summed in term order from 0, as the reference does).
+/// A float the point sums are taken in: f64 for the exact pass, f32 for the screen.
+pub(crate) trait Lane:
+    Copy + Default + std::ops::AddAssign + std::ops::Mul<Output = Self>
+{
+    /// A position size in this type (rounded to nearest for f32).
+    fn of(size: f64) -> Self;
+}
+
+impl Lane for f64 {
+    #[inline(always)]
+    fn of(size: f64) -> f64 {
+        size
+    }
+}
+
+impl Lane for f32 {
+    #[inline(always)]
+    fn of(size: f64) -> f32 {
+        size as f32
+    }
+}
+
+/// `out[j] = Σ_k size_k·row_k[start + j]` over the terms `(row, size, grid underlying)` on `g`, for the `N`
+/// points of one register block starting at `start` (summed in term order from 0, as the reference does):
+/// the sums stay in registers while the rows stream by.
 #[inline(always)]
-fn sum_block<const N: usize>(
+pub(crate) fn sum_block<T: Lane, const N: usize>(
     terms: &[(usize, f64, u8)],
     g: u8,
-    points: &[f64],
+    points: &[T],
     width: usize,
     start: usize,
-    out: &mut [f64],
+    out: &mut [T],
 ) {
-    let mut acc = [0.0f64; N];
+    let mut acc = [T::default(); N];
     for &(row, size, tg) in terms {
         if tg != g {
             continue;
         }
         let off = row * width;
-        let row: &[f64; N] = points[off + start..off + start + N]
+        let row: &[T; N] = points[off + start..off + start + N]
             .try_into()
             .expect("a block lies within its row");
+        let size = T::of(size);
         for j in 0..N {
             acc[j] += size * row[j];
         }
@@ -232,14 +256,14 @@ fn sum_rows(terms: &[(usize, f64, u8)], g: u8, points: &[f64], width: usize, out
     debug_assert!(width.is_multiple_of(PAD) && out.len() == width);
     let mut start = 0;
     while start + BLOCK <= width {
-        sum_block::<BLOCK>(terms, g, points, width, start, out);
+        sum_block::<_, BLOCK>(terms, g, points, width, start, out);
         start += BLOCK;
     }
     match width - start {
         0 => {}
-        8 => sum_block::<8>(terms, g, points, width, start, out),
-        16 => sum_block::<16>(terms, g, points, width, start, out),
-        24 => sum_block::<24>(terms, g, points, width, start, out),
+        8 => sum_block::<_, 8>(terms, g, points, width, start, out),
+        16 => sum_block::<_, 16>(terms, g, points, width, start, out),
+        24 => sum_block::<_, 24>(terms, g, points, width, start, out),
         r => unreachable!("width {width} leaves {r} points, not a multiple of {PAD}"),
     }
 }
@@ -678,7 +702,7 @@ pub(crate) fn account_margin(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -692,7 +716,7 @@ mod tests {
     }
 
     /// Rows of `width` values from the listed leading values (the rest zero).
-    fn rows(width: usize, leading: &[&[f64]]) -> Vec<f64> {
+    pub(crate) fn rows(width: usize, leading: &[&[f64]]) -> Vec<f64> {
         let mut out = Vec::new();
         for r in leading {
             let mut row = vec![0.0; width];

@@ -21,7 +21,7 @@
 //! and operation, an absolute term in `E`, and `E` carries a slack of `2⁻⁴⁰·B` for the f64 rounding of the
 //! bound and of the threshold themselves.
 
-use crate::margin::PointLayout;
+use crate::margin::{sum_block, PointLayout};
 
 /// Candidates settled exactly before the screen gives up (the caller then takes the f64 pass).
 const CANDIDATES_MAX: usize = 16;
@@ -105,57 +105,29 @@ pub(crate) struct ScreenScratch {
     memo: Vec<(u8, u32, f64)>,
 }
 
-/// `out[j] = Σ_k size_k·row_k[start + j]` in f32 over the terms (row, size, grid underlying) on `g`, for
-/// `N` points from `start`: the sums stay in registers while the rows stream by.
-#[inline(always)]
-fn sum_block<const N: usize>(
-    terms: &[(usize, f64, u8)],
-    g: u8,
-    rows: &[f32],
-    width: usize,
-    start: usize,
-    out: &mut [f32],
-) {
-    let mut acc = [0.0f32; N];
-    for &(row, size, tg) in terms {
-        if tg != g {
-            continue;
-        }
-        let off = row * width + start;
-        let row: &[f32; N] = rows[off..off + N]
-            .try_into()
-            .expect("a block lies within its row");
-        let size = size as f32;
-        for j in 0..N {
-            acc[j] += size * row[j];
-        }
-    }
-    out[start..start + N].copy_from_slice(&acc);
-}
-
 /// `out = Σ_k size_k·row_k` in f32 over the terms on `g` (`width` a multiple of 8, at most 96 points per
 /// pass).
 #[inline(always)]
 fn sum_rows(terms: &[(usize, f64, u8)], g: u8, rows: &[f32], width: usize, out: &mut [f32]) {
     let mut start = 0;
     while width - start > 96 {
-        sum_block::<64>(terms, g, rows, width, start, out);
+        sum_block::<_, 64>(terms, g, rows, width, start, out);
         start += 64;
     }
     match width - start {
         0 => {}
-        8 => sum_block::<8>(terms, g, rows, width, start, out),
-        16 => sum_block::<16>(terms, g, rows, width, start, out),
-        24 => sum_block::<24>(terms, g, rows, width, start, out),
-        32 => sum_block::<32>(terms, g, rows, width, start, out),
-        40 => sum_block::<40>(terms, g, rows, width, start, out),
-        48 => sum_block::<48>(terms, g, rows, width, start, out),
-        56 => sum_block::<56>(terms, g, rows, width, start, out),
-        64 => sum_block::<64>(terms, g, rows, width, start, out),
-        72 => sum_block::<72>(terms, g, rows, width, start, out),
-        80 => sum_block::<80>(terms, g, rows, width, start, out),
-        88 => sum_block::<88>(terms, g, rows, width, start, out),
-        96 => sum_block::<96>(terms, g, rows, width, start, out),
+        8 => sum_block::<_, 8>(terms, g, rows, width, start, out),
+        16 => sum_block::<_, 16>(terms, g, rows, width, start, out),
+        24 => sum_block::<_, 24>(terms, g, rows, width, start, out),
+        32 => sum_block::<_, 32>(terms, g, rows, width, start, out),
+        40 => sum_block::<_, 40>(terms, g, rows, width, start, out),
+        48 => sum_block::<_, 48>(terms, g, rows, width, start, out),
+        56 => sum_block::<_, 56>(terms, g, rows, width, start, out),
+        64 => sum_block::<_, 64>(terms, g, rows, width, start, out),
+        72 => sum_block::<_, 72>(terms, g, rows, width, start, out),
+        80 => sum_block::<_, 80>(terms, g, rows, width, start, out),
+        88 => sum_block::<_, 88>(terms, g, rows, width, start, out),
+        96 => sum_block::<_, 96>(terms, g, rows, width, start, out),
         r => unreachable!("width {width} leaves {r} points, not a multiple of 8"),
     }
 }
@@ -529,6 +501,7 @@ fn screen<const AVX2: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::margin::tests::rows;
     use crate::margin::worst_loss_reference;
     use proptest::prelude::*;
 
@@ -558,17 +531,6 @@ mod tests {
             bound: &bound,
         };
         worst_loss_screened(terms, &rows, layout, &mut ScreenScratch::default())
-    }
-
-    /// Rows of `width` values from the listed leading values (the rest zero).
-    fn rows(width: usize, leading: &[&[f64]]) -> Vec<f64> {
-        let mut out = Vec::new();
-        for r in leading {
-            let mut row = vec![0.0; width];
-            row[..r.len()].copy_from_slice(r);
-            out.extend(row);
-        }
-        out
     }
 
     /// The next f64 away from zero (one ulp more in magnitude).
