@@ -714,23 +714,32 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
             }
         }
     }
+    // Halving every coefficient halves the correction exactly (a power of two), so its values at the
+    // verification points are computed once.
+    let full = Correction::from_spline(&Spline {
+        knots: knots.clone(),
+        coefficients: coefficients.clone(),
+    });
+    let deltas: Vec<[f64; 3]> = verify.iter().map(|v| full.eval(v.0)).collect();
     let mut scale = 1.0;
     for _ in 0..VERIFY_HALVINGS {
-        let correction = Correction::from_spline(&Spline {
-            knots: knots.clone(),
-            coefficients: coefficients.iter().map(|c| c * scale).collect(),
-        });
-        let clean = verify.iter().all(|&(k, d, f, c)| {
-            let [c0, c1, c2] = correction.eval(k);
+        let clean = verify.iter().zip(&deltas).all(|(&(k, d, f, c), delta)| {
             let d = SliceDerivatives {
-                w: d.w + c0,
-                dw: d.dw + c1,
-                d2w: d.d2w + c2,
+                w: d.w + scale * delta[0],
+                dw: d.dw + scale * delta[1],
+                d2w: d.d2w + scale * delta[2],
             };
             durrleman_g(k, d) >= 0.0 && d.w >= f && d.w <= c
         });
         if clean {
-            return correction;
+            return if scale == 1.0 {
+                full
+            } else {
+                Correction::from_spline(&Spline {
+                    knots,
+                    coefficients: coefficients.iter().map(|c| c * scale).collect(),
+                })
+            };
         }
         scale *= 0.5;
     }
