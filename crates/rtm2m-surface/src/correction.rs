@@ -689,29 +689,34 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
         return Correction::none();
     };
     let (lo, hi) = (knots[first], knots[last + 4]);
-    let mut points: Vec<f64> = check
+    // The check points' SVI, floor and ceiling are those computed for the steps; the midpoints and the
+    // dense grid's points are evaluated here. (The order does not matter: every point must pass.)
+    let inside = |k: f64| k >= lo && k < hi;
+    let evaluated = (0..check.len().saturating_sub(1))
+        .filter(|&i| inside(check[i]))
+        .map(|i| (check[i], base[i], floor[i], ceiling[i]));
+    let fresh = check
         .windows(2)
-        .flat_map(|w| [w[0], 0.5 * (w[0] + w[1])])
+        .map(|w| 0.5 * (w[0] + w[1]))
         .chain(input.grid.iter().copied())
-        .filter(|&k| k >= lo && k < hi)
-        .collect();
-    points.sort_by(f64::total_cmp);
-    let mut verify: Vec<(f64, SliceDerivatives, f64, f64)> = Vec::with_capacity(points.len());
-    {
-        for k in points {
-            let d = svi.derivatives(k);
-            let (f, c) = (
+        .filter(|&k| inside(k))
+        .map(|k| {
+            (
+                k,
+                svi.derivatives(k),
                 input.floor.map_or(f64::NEG_INFINITY, |f| f(k)),
                 input.ceiling.map_or(f64::INFINITY, |f| f(k)),
-            );
-            if durrleman_g(k, d) >= 0.0 && d.w >= f && d.w <= c {
-                // The floor and ceiling moved in by the repairs' calendar margin where the SVI clears
-                // them by more: two smiles that clear at these points do not cross between them.
-                let margin = |v: f64| CALENDAR_CLEARANCE + VERIFY_MARGIN_RELATIVE * v.abs();
-                let f = f + (d.w - f).min(margin(f));
-                let c = c - (c - d.w).min(margin(c));
-                verify.push((k, d, f, c));
-            }
+            )
+        });
+    let mut verify: Vec<(f64, SliceDerivatives, f64, f64)> = Vec::new();
+    for (k, d, f, c) in evaluated.chain(fresh) {
+        if durrleman_g(k, d) >= 0.0 && d.w >= f && d.w <= c {
+            // The floor and ceiling moved in by the repairs' calendar margin where the SVI clears them
+            // by more: two smiles that clear at these points do not cross between them.
+            let margin = |v: f64| CALENDAR_CLEARANCE + VERIFY_MARGIN_RELATIVE * v.abs();
+            let f = f + (d.w - f).min(margin(f));
+            let c = c - (c - d.w).min(margin(c));
+            verify.push((k, d, f, c));
         }
     }
     // Halving every coefficient halves the correction exactly (a power of two), so its values at the
