@@ -209,40 +209,41 @@ fn fill_from_wire(w: FillWire) -> Result<Input, (String, String)> {
 
 /// Every field an account event (fill, deposit, withdrawal) may carry: read in one pass by
 /// [`parse_account_event`], the fast path of [`parse_input`] for the bulk of a stream.
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AccountEventWire<'a> {
+pub(crate) struct AccountEventWire<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
+    pub(crate) kind: Cow<'a, str>,
     #[serde(default)]
-    v: Option<u64>,
-    seq: u64,
-    ts: Timestamp,
-    account: String,
+    pub(crate) v: Option<u64>,
+    pub(crate) seq: u64,
+    pub(crate) ts: Timestamp,
+    pub(crate) account: String,
     #[serde(default)]
-    instrument: Option<String>,
+    pub(crate) instrument: Option<String>,
     #[serde(default)]
-    size: Option<f64>,
+    pub(crate) size: Option<f64>,
     #[serde(default)]
-    price_usd: Option<f64>,
+    pub(crate) price_usd: Option<f64>,
     #[serde(default)]
-    fee_usd: Option<f64>,
+    pub(crate) fee_usd: Option<f64>,
     #[serde(default)]
-    asset: Option<String>,
+    pub(crate) asset: Option<String>,
     #[serde(default)]
-    amount: Option<f64>,
+    pub(crate) amount: Option<f64>,
 }
 
 /// A well-formed fill, deposit or withdrawal read in one pass; `None` for anything else (another type, a
 /// field of another type, a `null`, a value out of range), which [`parse_input`]'s general path then reads
 /// or rejects with its reason. Accepts exactly the lines the general path accepts for these types, with
-/// the same result.
+/// the same result. Lines as this crate writes them are read by [`crate::scan`], others by serde_json.
 fn parse_account_event(text: &str) -> Option<Input> {
-    if text.contains("null") {
+    let w = match crate::scan::scan_account_event(text) {
+        Some(w) => w,
         // `null` is the one value an `Option` field would read differently from the general path.
-        return None;
-    }
-    let w: AccountEventWire<'_> = serde_json::from_str(text).ok()?;
+        None if text.contains("null") => return None,
+        None => serde_json::from_str(text).ok()?,
+    };
     check_version(w.v).ok()?;
     let kind = match w.kind.as_ref() {
         "fill" => {

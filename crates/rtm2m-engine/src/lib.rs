@@ -29,6 +29,7 @@ pub mod engine;
 mod error;
 pub mod event;
 mod margin;
+mod scan;
 mod screen;
 mod state;
 pub mod synthetic;
