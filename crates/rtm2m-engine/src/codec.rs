@@ -443,7 +443,7 @@ impl Engine {
                     mm_usd: r.f64()?,
                 })
             })?;
-            e.account_by_id.insert(id.clone(), a as u32);
+            e.account_by_id.insert(id.as_str().into(), a as u32);
             e.accounts.push(AccountState {
                 id: id.into(),
                 cash_usd,

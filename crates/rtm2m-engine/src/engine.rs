@@ -429,7 +429,7 @@ impl Engine {
         let mut assets = Vec::new();
         let mut asset_by_name = NameMap::default();
         for (name, cfg) in asset_cfg {
-            asset_by_name.insert(name.clone(), assets.len() as u16);
+            asset_by_name.insert(name.as_str().into(), assets.len() as u16);
             assets.push(AssetState {
                 name: name.clone(),
                 cfg: cfg.clone(),
@@ -442,7 +442,10 @@ impl Engine {
                 confidence: 1.0,
             });
         }
-        let grid_asset: Vec<u16> = underlyings.iter().map(|u| asset_by_name[u]).collect();
+        let grid_asset: Vec<u16> = underlyings
+            .iter()
+            .map(|u| asset_by_name[u.as_str()])
+            .collect();
         let mut engine = Engine {
             params,
             grid: ScenarioGrid {
@@ -842,7 +845,7 @@ impl Engine {
     }
 
     fn list(&mut self, parsed: Instrument) -> Result<u32, Refusal> {
-        if let Some(&id) = self.inst.by_name.get(&parsed.name) {
+        if let Some(&id) = self.inst.by_name.get(parsed.name.as_str()) {
             return Ok(id);
         }
         if self.inst.len() >= self.params.max_instruments {
@@ -948,7 +951,7 @@ impl Engine {
         ts: Timestamp,
         out: &mut Vec<Output>,
     ) -> Result<(), Refusal> {
-        let Some(&asset) = self.asset_by_name.get(&ix.underlying) else {
+        let Some(&asset) = self.asset_by_name.get(ix.underlying.as_str()) else {
             return refuse(
                 "underlying",
                 format!("asset {} is not configured", ix.underlying),
@@ -1059,7 +1062,7 @@ impl Engine {
         out: &mut Vec<Output>,
     ) -> Result<(), Refusal> {
         let a = self.account_index(&f.account)?;
-        let Some(&id) = self.inst.by_name.get(&f.instrument) else {
+        let Some(&id) = self.inst.by_name.get(f.instrument.as_str()) else {
             return refuse(
                 "instrument",
                 format!(
@@ -1143,7 +1146,7 @@ impl Engine {
             return Ok(None);
         }
         self.asset_by_name
-            .get(&t.asset)
+            .get(t.asset.as_str())
             .map(|&x| Some(x))
             .ok_or_else(|| {
                 (
@@ -1269,7 +1272,7 @@ impl Engine {
             &self.underlyings,
             self.params.max_positions_per_account,
         )?;
-        if self.account_by_id.contains_key(&a.id) {
+        if self.account_by_id.contains_key(a.id.as_str()) {
             return refuse("account.id", format!("account {} already exists", a.id));
         }
         if self.accounts.len() >= self.params.max_accounts {
@@ -1283,7 +1286,7 @@ impl Engine {
         for p in &a.positions {
             let i = parse_instrument(&p.instrument, &self.underlyings)
                 .map_err(|r| ("positions.instrument".to_owned(), r))?;
-            if !self.inst.by_name.contains_key(&i.name) {
+            if !self.inst.by_name.contains_key(i.name.as_str()) {
                 new_names.insert(i.name.clone());
             }
             parsed.push(i);
@@ -1330,7 +1333,7 @@ impl Engine {
         let mut collateral: BTreeMap<u16, f64> = BTreeMap::new();
         for c in &a.collateral {
             *collateral
-                .entry(self.asset_by_name[&c.asset])
+                .entry(self.asset_by_name[c.asset.as_str()])
                 .or_insert(0.0) += c.amount;
         }
         let idx = self.accounts.len();
@@ -1345,7 +1348,7 @@ impl Engine {
             computed: Computed::None,
             published: None,
         });
-        self.account_by_id.insert(a.id.clone(), idx as u32);
+        self.account_by_id.insert(a.id.as_str().into(), idx as u32);
         self.refresh_derived(idx);
         let mut scratch = std::mem::take(&mut self.scratch);
         let c = account_margin(&self.accounts[idx], &self.view(), &mut scratch, false);

@@ -9,8 +9,9 @@ use rtm2m_margin::instrument::{Instrument, InstrumentKind};
 use rtm2m_market::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 
-/// A map by name (instrument, account, asset) with a fast seeded hash: looked up on every input.
-pub(crate) type NameMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+/// Names to ids. The keys are kept inline (up to 24 bytes, every account and instrument name in practice):
+/// a lookup compares the key in the table's own cache line instead of following a pointer to the heap.
+pub(crate) type NameMap<V> = HashMap<compact_str::CompactString, V, foldhash::fast::RandomState>;
 
 /// What kind of instrument, as the margin arithmetic needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +110,7 @@ impl Instruments {
             }
             _ => u32::MAX,
         };
-        self.by_name.insert(parsed.name.clone(), id);
+        self.by_name.insert(parsed.name.as_str().into(), id);
         self.names.push(parsed.name.clone());
         self.parsed.push(parsed);
         self.grid.push(grid);

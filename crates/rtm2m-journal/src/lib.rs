@@ -88,7 +88,7 @@ pub struct InputRecord {
     /// Event time, ns since the epoch.
     pub ts_ns: i64,
     /// Event type.
-    pub kind: String,
+    pub kind: &'static str,
     /// The input line as read (UTF-8 JSON).
     pub body: String,
 }
@@ -763,10 +763,10 @@ fn insert_inputs(
         &["seq", "ts_ns", "type", "body", "crc"],
         inputs,
         |stmt, at, i| {
-            let crc = crc_input(i.seq, i.ts_ns, &i.kind, i.body.as_bytes());
+            let crc = crc_input(i.seq, i.ts_ns, i.kind, i.body.as_bytes());
             stmt.raw_bind_parameter(at, i.seq as i64)?;
             stmt.raw_bind_parameter(at + 1, i.ts_ns)?;
-            stmt.raw_bind_parameter(at + 2, i.kind.as_str())?;
+            stmt.raw_bind_parameter(at + 2, i.kind)?;
             stmt.raw_bind_parameter(at + 3, i.body.as_str())?;
             stmt.raw_bind_parameter(at + 4, crc)
         },

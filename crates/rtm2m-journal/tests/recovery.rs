@@ -74,7 +74,7 @@ fn journal(
             group.inputs.push(InputRecord {
                 seq: ev.seq,
                 ts_ns: ev.ts.unix_nanos(),
-                kind: ev.type_name().into(),
+                kind: ev.type_name(),
                 body: line,
             });
         }

@@ -162,9 +162,10 @@ pub fn ingest(
         Ok(true)
     };
     for item in lines {
-        let (line_no, text) = item.context("reading the events")?;
+        let (line_no, mut line) = item.context("reading the events")?;
         stats.lines += 1;
-        let text = text.trim_end_matches(['\r', '\n']);
+        line.truncate(line.trim_end_matches(['\r', '\n']).len());
+        let text = line.as_str();
         if text.trim().is_empty() {
             continue;
         }
@@ -180,8 +181,9 @@ pub fn ingest(
                     group.inputs.push(InputRecord {
                         seq: input.seq,
                         ts_ns: input.ts.unix_nanos(),
-                        kind: input.type_name().to_owned(),
-                        body: text.to_owned(),
+                        kind: input.type_name(),
+                        // The line itself is kept: the parsed input owns what it needs.
+                        body: line,
                     });
                 }
                 group.processed_seq = group.processed_seq.max(input.seq);
