@@ -647,6 +647,21 @@ fn write_json_str(buf: &mut Vec<u8>, text: &str) {
     }
 }
 
+/// Appends `,"ts":"…"` when there is a time, as serde_json writes it.
+fn write_json_ts(buf: &mut Vec<u8>, ts: Option<Timestamp>) {
+    if let Some(ts) = ts {
+        buf.extend_from_slice(br#","ts":"#);
+        match ts.rfc3339_bytes() {
+            Some(b) => {
+                buf.push(b'"');
+                buf.extend_from_slice(&b);
+                buf.push(b'"');
+            }
+            None => write_json_str(buf, &ts.to_string()),
+        }
+    }
+}
+
 /// Appends a finite `x` as serde_json writes it (shortest round-trip form).
 fn write_json_f64(buf: &mut Vec<u8>, x: f64) {
     serde_json::to_writer(&mut *buf, &x).expect("a finite number serialises");
@@ -661,17 +676,7 @@ impl MarginOut {
         buf.extend_from_slice(itoa::Buffer::new().format(self.v).as_bytes());
         buf.extend_from_slice(br#","seq":"#);
         buf.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
-        if let Some(ts) = self.ts {
-            buf.extend_from_slice(br#","ts":"#);
-            match ts.rfc3339_bytes() {
-                Some(b) => {
-                    buf.push(b'"');
-                    buf.extend_from_slice(&b);
-                    buf.push(b'"');
-                }
-                None => write_json_str(buf, &ts.to_string()),
-            }
-        }
+        write_json_ts(buf, self.ts);
         buf.extend_from_slice(br#","account":"#);
         write_json_str(buf, &self.account);
         buf.extend_from_slice(br#","status":"#);
@@ -722,6 +727,41 @@ pub struct StatusOut {
     /// Why the margin cannot be computed (status `unpriced`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl StatusOut {
+    /// Appends the JSON object serde_json writes for `Output::Status(self)` (without newline), without
+    /// serde's machinery: one in five outputs of a busy stream is a status.
+    pub fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(br#"{"type":"status","v":"#);
+        buf.extend_from_slice(itoa::Buffer::new().format(self.v).as_bytes());
+        buf.extend_from_slice(br#","seq":"#);
+        buf.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
+        write_json_ts(buf, self.ts);
+        buf.extend_from_slice(br#","account":"#);
+        write_json_str(buf, &self.account);
+        if let Some(from) = self.from {
+            buf.extend_from_slice(br#","from":"#);
+            write_json_str(buf, from.name());
+        }
+        buf.extend_from_slice(br#","to":"#);
+        write_json_str(buf, self.to.name());
+        for (key, x) in [
+            (&br#","equity_usd":"#[..], self.equity_usd),
+            (br#","im_usd":"#, self.im_usd),
+            (br#","mm_usd":"#, self.mm_usd),
+        ] {
+            if let Some(x) = x {
+                buf.extend_from_slice(key);
+                write_json_f64(buf, x);
+            }
+        }
+        if let Some(reason) = &self.reason {
+            buf.extend_from_slice(br#","reason":"#);
+            write_json_str(buf, reason);
+        }
+        buf.push(b'}');
+    }
 }
 
 /// An account became liquidatable or bankrupt.
@@ -800,9 +840,9 @@ impl Output {
     /// The canonical JSON line, without newline.
     pub fn to_json(&self) -> String {
         match self {
-            Output::Margin(m) => {
+            Output::Margin(_) | Output::Status(_) => {
                 let mut buf = Vec::with_capacity(256);
-                m.write_json(&mut buf);
+                self.write_json(&mut buf);
                 String::from_utf8(buf).expect("JSON text is UTF-8")
             }
             _ => serde_json::to_string(self).expect("outputs hold only finite numbers and strings"),
@@ -811,12 +851,18 @@ impl Output {
 
     /// Appends the canonical JSON line with its newline to `buf`.
     pub fn write_line(&self, buf: &mut Vec<u8>) {
+        self.write_json(buf);
+        buf.push(b'\n');
+    }
+
+    /// Appends the canonical JSON line, without newline, to `buf`.
+    fn write_json(&self, buf: &mut Vec<u8>) {
         match self {
             Output::Margin(m) => m.write_json(buf),
+            Output::Status(s) => s.write_json(buf),
             _ => serde_json::to_writer(&mut *buf, self)
                 .expect("outputs hold only finite numbers and strings"),
         }
-        buf.push(b'\n');
     }
 
     /// The account it is about, if any.
@@ -999,6 +1045,43 @@ mod margin_json_tests {
                 mm_usd: figures[2],
                 scenario_loss_usd: figures[3],
                 worst_scenario: worst.map(|w| &*Box::leak(w.into_boxed_str())),
+            });
+            let by_serde = serde_json::to_string(&out).unwrap();
+            prop_assert_eq!(out.to_json(), by_serde.clone());
+            let mut line = Vec::new();
+            out.write_line(&mut line);
+            prop_assert_eq!(line, format!("{by_serde}\n").into_bytes());
+        }
+
+        #[test]
+        fn the_status_writer_writes_the_bytes_serde_writes(
+            seq in any::<u64>(),
+            ts in prop::option::of(any::<i64>()),
+            account in text(),
+            statuses in (prop::option::of(0usize..5), 0usize..5),
+            figures in prop::array::uniform3(prop::option::of(number())),
+            reason in prop::option::of(text()),
+        ) {
+            let status = |k: usize| {
+                [
+                    Status::Healthy,
+                    Status::MarginCall,
+                    Status::Liquidatable,
+                    Status::Bankrupt,
+                    Status::Unpriced,
+                ][k]
+            };
+            let out = Output::Status(StatusOut {
+                v: FORMAT_VERSION,
+                seq,
+                ts: ts.map(Timestamp::from_unix_nanos),
+                account: account.as_str().into(),
+                from: statuses.0.map(status),
+                to: status(statuses.1),
+                equity_usd: figures[0],
+                im_usd: figures[1],
+                mm_usd: figures[2],
+                reason,
             });
             let by_serde = serde_json::to_string(&out).unwrap();
             prop_assert_eq!(out.to_json(), by_serde.clone());
