@@ -170,3 +170,41 @@ fn corrupt_snapshot_falls_back_to_an_older_one() {
     assert_eq!(r.engine.state_hash_hex(), hashes[events.len()]);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_commit_that_fails_writes_none_of_its_group() {
+    // Inserts use `OR FAIL` (no statement journal): a failing row must still leave nothing of its group.
+    let (g, events) = world();
+    let d = dir("failed-commit");
+    journal(&d, &g, &events[..100], &[]);
+    let mut j = Journal::open(&d, SyncMode::Normal).expect("open");
+    let (seqs, outputs_before) = (j.input_seqs().expect("seqs"), count_outputs(&j));
+    let last = *seqs.last().expect("journaled inputs");
+    // 40 new rows (more than one 32-row statement), then one whose seq is already journaled.
+    let mut group = Group {
+        processed_seq: last + 41,
+        ..Group::default()
+    };
+    for (k, seq) in (last + 1..=last + 40).chain([last]).enumerate() {
+        group.inputs.push(InputRecord {
+            seq,
+            ts_ns: k as i64,
+            kind: "deposit",
+            body: format!("{{\"row\":{k}}}"),
+        });
+    }
+    assert!(j.commit(&group).is_err(), "a duplicate seq is refused");
+    assert_eq!(j.input_seqs().expect("seqs"), seqs);
+    assert_eq!(count_outputs(&j), outputs_before);
+    assert_eq!(
+        j.processed_seq().expect("processed"),
+        last.max(events[99].seq)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+fn count_outputs(j: &Journal) -> usize {
+    let mut n = 0;
+    j.for_each_output(|_| n += 1).expect("outputs");
+    n
+}
