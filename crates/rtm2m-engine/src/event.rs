@@ -647,6 +647,25 @@ fn write_json_str(buf: &mut Vec<u8>, text: &str) {
     }
 }
 
+/// Appends `open` (`{"type":"…","v":`) and the version, seq, time and account that margin and status
+/// outputs start with, as serde_json writes them.
+fn write_json_head(
+    buf: &mut Vec<u8>,
+    open: &[u8],
+    v: u32,
+    seq: u64,
+    ts: Option<Timestamp>,
+    account: &str,
+) {
+    buf.extend_from_slice(open);
+    buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    buf.extend_from_slice(br#","seq":"#);
+    buf.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+    write_json_ts(buf, ts);
+    buf.extend_from_slice(br#","account":"#);
+    write_json_str(buf, account);
+}
+
 /// Appends `,"ts":"…"` when there is a time, as serde_json writes it.
 fn write_json_ts(buf: &mut Vec<u8>, ts: Option<Timestamp>) {
     if let Some(ts) = ts {
@@ -672,13 +691,14 @@ impl MarginOut {
     /// field without serde's generic machinery (the journal writes one per applied input; a test holds the
     /// two to the byte).
     pub fn write_json(&self, buf: &mut Vec<u8>) {
-        buf.extend_from_slice(br#"{"type":"margin","v":"#);
-        buf.extend_from_slice(itoa::Buffer::new().format(self.v).as_bytes());
-        buf.extend_from_slice(br#","seq":"#);
-        buf.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
-        write_json_ts(buf, self.ts);
-        buf.extend_from_slice(br#","account":"#);
-        write_json_str(buf, &self.account);
+        write_json_head(
+            buf,
+            br#"{"type":"margin","v":"#,
+            self.v,
+            self.seq,
+            self.ts,
+            &self.account,
+        );
         buf.extend_from_slice(br#","status":"#);
         write_json_str(buf, self.status.name());
         for (key, x) in [
@@ -733,13 +753,14 @@ impl StatusOut {
     /// Appends the JSON object serde_json writes for `Output::Status(self)` (without newline), without
     /// serde's machinery: one in five outputs of a busy stream is a status.
     pub fn write_json(&self, buf: &mut Vec<u8>) {
-        buf.extend_from_slice(br#"{"type":"status","v":"#);
-        buf.extend_from_slice(itoa::Buffer::new().format(self.v).as_bytes());
-        buf.extend_from_slice(br#","seq":"#);
-        buf.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
-        write_json_ts(buf, self.ts);
-        buf.extend_from_slice(br#","account":"#);
-        write_json_str(buf, &self.account);
+        write_json_head(
+            buf,
+            br#"{"type":"status","v":"#,
+            self.v,
+            self.seq,
+            self.ts,
+            &self.account,
+        );
         if let Some(from) = self.from {
             buf.extend_from_slice(br#","from":"#);
             write_json_str(buf, from.name());
