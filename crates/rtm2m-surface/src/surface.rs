@@ -8,7 +8,7 @@
 
 use crate::config::SurfaceConfig;
 use crate::correction::{
-    ceiling_targets, fit_correction, own_targets, Correction, CorrectionInput, Smile, Target,
+    ceiling_targets, fit_correction, own_targets, Bound, Correction, CorrectionInput, Smile, Target,
 };
 use crate::forward::{interpolate_forwards, parity_forward, Forward, ForwardSource};
 use crate::quotes::{Exclusion, InstrumentQuote};
@@ -131,6 +131,9 @@ pub struct Slice {
     pub check: ArbitrageCheck,
     /// What the correction was last computed from.
     correction_key: Option<CorrectionKey>,
+    /// The inputs of the last correction fit and the smile's checks then: a fit on the same inputs is
+    /// skipped (it would return the same correction).
+    correction_memo: Option<Box<CorrectionMemo>>,
     /// Constrained refits by `(floor, ceiling)`, reused while the quotes do not change.
     constrained: Vec<(CalendarKey, SviFit)>,
     /// The butterfly repair of the last `raw` seen: `(raw, repaired, blend)`.
@@ -706,27 +709,52 @@ impl UnderlyingSurface {
                 if kept {
                     previous_moved = false;
                 } else {
-                    let floor = floor_smile.map(|s| move |k: f64| s.total_variance(k));
                     let ceiling_smile = next_smile.as_ref().map(|(p, c)| Smile {
                         svi: p,
                         correction: c,
                     });
-                    let ceiling = ceiling_smile.map(|s| move |k: f64| s.total_variance(k));
-                    let correction = fit_correction(&CorrectionInput {
+                    let input = CorrectionInput {
                         svi: &slice.params,
                         own: &own[i],
                         extra: &ceilings,
                         grid: &self.dense,
-                        floor: floor.as_ref().map(|f| f as &dyn Fn(f64) -> f64),
-                        ceiling: ceiling.as_ref().map(|f| f as &dyn Fn(f64) -> f64),
-                    });
-                    let moved = correction != slice.correction;
-                    slice.correction = correction;
-                    slice.correction_key = Some(key);
+                        floor: floor_smile.map(Bound::Smile),
+                        ceiling: ceiling_smile.map(Bound::Smile),
+                    };
+                    let memo = slice
+                        .correction_memo
+                        .take()
+                        .filter(|m| m.matches(&input, grid_key));
                     let floor_corrected = previous.as_ref().is_some_and(|(_, c)| !c.is_zero());
-                    if moved || previous_moved || floor_corrected || !slice.correction.is_zero() {
-                        slice.check = check_smile(slice.smile(), floor_smile, &self.dense);
-                    }
+                    let moved = match memo {
+                        // The same inputs as the last fit: the same correction, already the slice's.
+                        Some(mut memo) => {
+                            if previous_moved || floor_corrected || !slice.correction.is_zero() {
+                                slice.check = *memo.check.get_or_insert_with(|| {
+                                    check_smile(slice.smile(), floor_smile, &self.dense)
+                                });
+                            }
+                            slice.correction_memo = Some(memo);
+                            false
+                        }
+                        None => {
+                            let correction = fit_correction(&input);
+                            let moved = correction != slice.correction;
+                            slice.correction = correction;
+                            let mut memo = CorrectionMemo::of(&input, grid_key);
+                            if moved
+                                || previous_moved
+                                || floor_corrected
+                                || !slice.correction.is_zero()
+                            {
+                                slice.check = check_smile(slice.smile(), floor_smile, &self.dense);
+                                memo.check = Some(slice.check);
+                            }
+                            slice.correction_memo = Some(Box::new(memo));
+                            moved
+                        }
+                    };
+                    slice.correction_key = Some(key);
                     changed[i] |= moved;
                     previous_moved = moved;
                 }
@@ -913,6 +941,7 @@ fn fit_expiry(
         butterfly_memo: None,
         correction: Correction::none(),
         correction_key: None,
+        correction_memo: None,
     }
 }
 
@@ -1139,6 +1168,56 @@ struct CorrectionKey {
     params: SviRaw,
     next: Option<SviRaw>,
     grid: (usize, f64, f64),
+}
+
+/// Everything a slice's correction fit reads ([`CorrectionInput`], the grid by its key), owned, and the
+/// smile's dense-grid checks against the floor once computed.
+#[derive(Debug, Clone, PartialEq)]
+struct CorrectionMemo {
+    svi: SviRaw,
+    own: Vec<Target>,
+    extra: Vec<Target>,
+    grid: (usize, f64, f64),
+    floor: Option<(SviRaw, Correction)>,
+    ceiling: Option<(SviRaw, Correction)>,
+    check: Option<ArbitrageCheck>,
+}
+
+impl CorrectionMemo {
+    fn of(input: &CorrectionInput<'_>, grid: (usize, f64, f64)) -> CorrectionMemo {
+        let owned = |b: &Option<Bound<'_>>| match b {
+            Some(Bound::Smile(s)) => Some((*s.svi, s.correction.clone())),
+            _ => None,
+        };
+        CorrectionMemo {
+            svi: *input.svi,
+            own: input.own.to_vec(),
+            extra: input.extra.to_vec(),
+            grid,
+            floor: owned(&input.floor),
+            ceiling: owned(&input.ceiling),
+            check: None,
+        }
+    }
+
+    /// Whether `input` is the one remembered, bit for bit (NaN never matches, nor a bound that is not a
+    /// smile).
+    fn matches(&self, input: &CorrectionInput<'_>, grid: (usize, f64, f64)) -> bool {
+        let same =
+            |memo: &Option<(SviRaw, Correction)>, bound: &Option<Bound<'_>>| match (memo, bound) {
+                (Some((svi, correction)), Some(Bound::Smile(s))) => {
+                    svi == s.svi && correction == s.correction
+                }
+                (None, None) => true,
+                _ => false,
+            };
+        self.svi == *input.svi
+            && self.grid == grid
+            && self.own == input.own
+            && self.extra == input.extra
+            && same(&self.floor, &input.floor)
+            && same(&self.ceiling, &input.ceiling)
+    }
 }
 
 /// The dense-grid checks of a smile against the previous (shorter) one: the corrections are evaluated only
