@@ -113,7 +113,73 @@ fn extended(knots: &[f64]) -> Vec<f64> {
 /// `B_s` — with their first two derivatives, `out[d][r]` the `d`-th derivative of `B_{s−3+r}` (Piegl &
 /// Tiller, *The NURBS Book*, algorithm A2.3), on the [`extended`] knots, so that the functions of the
 /// first and last intervals come out too (the caller keeps those it has).
+///
+/// Unrolled for degree 3 with the same operations in the same order as the general algorithm
+/// ([`cubic_span_general`], the tests' reference), so the same values to the bit.
 fn cubic_span(extended: &[f64], s: usize, x: f64) -> [[f64; 4]; 3] {
+    // t_{s−2} ..= t_{s+3}.
+    let t = &extended[s + 1..s + 7];
+    let (left1, left2, left3) = (x - t[2], x - t[1], x - t[0]);
+    let (right1, right2, right3) = (t[3] - x, t[4] - x, t[5] - x);
+    // The functions of degree 1, 2 and 3 (`n_rj` for `ndu[r][j]`) and the knot differences (`n_jr`,
+    // `j > r`).
+    let n10 = right1 + left1;
+    let temp = 1.0 / n10;
+    let n01 = 0.0 + right1 * temp;
+    let n11 = left1 * temp;
+    let n20 = right1 + left2;
+    let temp = n01 / n20;
+    let n02 = 0.0 + right1 * temp;
+    let saved = left2 * temp;
+    let n21 = right2 + left1;
+    let temp = n11 / n21;
+    let n12 = saved + right2 * temp;
+    let n22 = left1 * temp;
+    let n30 = right1 + left3;
+    let temp = n02 / n30;
+    let n03 = 0.0 + right1 * temp;
+    let saved = left3 * temp;
+    let n31 = right2 + left2;
+    let temp = n12 / n31;
+    let n13 = saved + right2 * temp;
+    let saved = left2 * temp;
+    let n32 = right3 + left1;
+    let temp = n22 / n32;
+    let n23 = saved + right3 * temp;
+    let n33 = left1 * temp;
+    // First and second derivatives, function by function (`a1` and `a2` the coefficients of the first
+    // and second differences).
+    let a1_1 = -1.0 / n30;
+    let first0 = 0.0 + a1_1 * n02;
+    let a2_2 = -a1_1 / n20;
+    let second0 = 0.0 + a2_2 * n01;
+
+    let (a1_0, a1_1) = (1.0 / n30, -1.0 / n31);
+    let first1 = a1_0 * n02 + a1_1 * n12;
+    let a2_1 = (a1_1 - a1_0) / n20;
+    let a2_2 = -a1_1 / n21;
+    let second1 = (0.0 + a2_1 * n01) + a2_2 * n11;
+
+    let (a1_0, a1_1) = (1.0 / n31, -1.0 / n32);
+    let first2 = a1_0 * n12 + a1_1 * n22;
+    let a2_0 = a1_0 / n20;
+    let a2_1 = (a1_1 - a1_0) / n21;
+    let second2 = a2_0 * n01 + a2_1 * n11;
+
+    let a1_0 = 1.0 / n32;
+    let first3 = a1_0 * n22;
+    let a2_0 = a1_0 / n21;
+    let second3 = a2_0 * n11;
+    [
+        [n03, n13, n23, n33],
+        [first0 * 3.0, first1 * 3.0, first2 * 3.0, first3 * 3.0],
+        [second0 * 6.0, second1 * 6.0, second2 * 6.0, second3 * 6.0],
+    ]
+}
+
+/// [`cubic_span`] as the general algorithm A2.3 for degree 3 (the tests' reference).
+#[cfg(test)]
+fn cubic_span_general(extended: &[f64], s: usize, x: f64) -> [[f64; 4]; 3] {
     const P: usize = 3;
     let knot = |i: isize| -> f64 { extended[(i + 3) as usize] };
     let s = s as isize;
@@ -363,6 +429,18 @@ impl SmileReader<'_> {
     #[inline]
     pub fn total_variance(&mut self, k: f64) -> f64 {
         self.svi.total_variance(k) + self.correction.eval(k)[0]
+    }
+
+    /// `w`, `w'`, `w''` at `k`, the same values as [`Smile::derivatives`].
+    #[inline]
+    pub fn derivatives(&mut self, k: f64) -> SliceDerivatives {
+        let d = self.svi.derivatives(k);
+        let [c0, c1, c2] = self.correction.eval(k);
+        SliceDerivatives {
+            w: d.w + c0,
+            dw: d.dw + c1,
+            d2w: d.d2w + c2,
+        }
     }
 }
 
@@ -1094,6 +1172,31 @@ mod tests {
                     (poly[d] - want[d]).abs() < 1e-11 * scale,
                     "{x} d{d}: {poly:?} {want:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_unrolled_span_gives_the_general_algorithms_values_bit_for_bit() {
+        let t = knots();
+        let extended = extended(&t);
+        for s in 0..t.len() - 1 {
+            for i in 0..=50 {
+                // Both ends of the interval, and points between.
+                let x = t[s] + (t[s + 1] - t[s]) * f64::from(i) / 50.0;
+                let (fast, general) = (
+                    cubic_span(&extended, s, x),
+                    cubic_span_general(&extended, s, x),
+                );
+                for d in 0..3 {
+                    for r in 0..4 {
+                        assert_eq!(
+                            fast[d][r].to_bits(),
+                            general[d][r].to_bits(),
+                            "{s} {x} {d} {r}"
+                        );
+                    }
+                }
             }
         }
     }

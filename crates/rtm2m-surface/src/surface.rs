@@ -1231,10 +1231,13 @@ pub fn check_smile(smile: Smile<'_>, previous: Option<Smile<'_>>, grid: &[f64]) 
         g_min_at: 0.0,
         calendar_violations: 0,
     };
+    // The grid is increasing: the smiles are read without a search per point.
+    let mut reader = smile.reader();
+    let mut previous_reader = previous.map(|p| p.reader());
     for &k in grid {
         let inside = |(lo, hi): (f64, f64)| k >= lo && k < hi;
         let (w, g) = if inside(own) {
-            let d = smile.derivatives(k);
+            let d = reader.derivatives(k);
             (d.w, durrleman_g(k, d))
         } else {
             smile.svi.total_variance_and_g(k)
@@ -1243,9 +1246,9 @@ pub fn check_smile(smile: Smile<'_>, previous: Option<Smile<'_>>, grid: &[f64]) 
             check.g_min = if g.is_nan() { f64::NEG_INFINITY } else { g };
             check.g_min_at = k;
         }
-        if let Some(p) = &previous {
+        if let (Some(p), Some(r)) = (&previous, previous_reader.as_mut()) {
             let floor = if inside(prev) {
-                p.total_variance(k)
+                r.total_variance(k)
             } else {
                 p.svi.total_variance(k)
             };
