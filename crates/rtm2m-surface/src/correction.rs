@@ -878,6 +878,7 @@ fn descend(
             .sum()
     };
     let mut blocked = vec![false; functions.len()];
+    let mut breaks = Vec::new();
     for round in 0..ROUNDS {
         blocked.fill(false);
         for _ in 0..SWEEPS {
@@ -898,7 +899,7 @@ fn descend(
                 if !active || blocked[j] {
                     continue;
                 }
-                let step = best_step(&targets, &target_w, of, c, mu);
+                let step = best_step(&targets, &target_w, of, c, mu, &mut breaks);
                 if step == 0.0 || !step.is_finite() {
                     continue;
                 }
@@ -1070,7 +1071,14 @@ fn verified(
 /// The step `Δ` of one coefficient `c` minimising `Σ weightᵢ·outsideᵢ(wᵢ + bᵢΔ)² + μ(c + Δ)²` over the
 /// function's targets `(i, bᵢ)`: the root of a non-decreasing piecewise-linear derivative, found between
 /// its breakpoints.
-fn best_step(targets: &[Target], target_w: &[f64], of: &[(usize, f64)], c: f64, mu: f64) -> f64 {
+fn best_step(
+    targets: &[Target],
+    target_w: &[f64],
+    of: &[(usize, f64)],
+    c: f64,
+    mu: f64,
+    breaks: &mut Vec<f64>,
+) -> f64 {
     let slope = |d: f64| -> f64 {
         let mut s = mu * (c + d);
         for &(i, b) in of {
@@ -1078,7 +1086,8 @@ fn best_step(targets: &[Target], target_w: &[f64], of: &[(usize, f64)], c: f64, 
         }
         s
     };
-    let mut breaks: Vec<f64> = vec![-c];
+    breaks.clear();
+    breaks.push(-c);
     for &(i, b) in of {
         if b > 0.0 {
             for edge in [targets[i].lo, targets[i].hi] {
@@ -1089,8 +1098,6 @@ fn best_step(targets: &[Target], target_w: &[f64], of: &[(usize, f64)], c: f64, 
         }
     }
     breaks.sort_by(f64::total_cmp);
-    // The derivative is linear between consecutive breakpoints: find where it crosses zero.
-    let values: Vec<f64> = breaks.iter().map(|&d| slope(d)).collect();
     let linear_root = |d0: f64, s0: f64, d1: f64, s1: f64| {
         if s1 == s0 {
             d0
@@ -1098,19 +1105,25 @@ fn best_step(targets: &[Target], target_w: &[f64], of: &[(usize, f64)], c: f64, 
             d0 - s0 * (d1 - d0) / (s1 - s0)
         }
     };
-    if values[0] >= 0.0 {
+    let first = slope(breaks[0]);
+    if first >= 0.0 {
         // Left of every breakpoint: the derivative is linear there with the slope at breaks[0] − 1.
         let d1 = breaks[0] - 1.0;
-        return linear_root(breaks[0], values[0], d1, slope(d1));
+        return linear_root(breaks[0], first, d1, slope(d1));
     }
+    // The derivative is linear between consecutive breakpoints: find where it crosses zero, evaluating it
+    // at the breakpoints up to there only.
+    let mut before = first;
     for w in 0..breaks.len() - 1 {
-        if values[w] < 0.0 && values[w + 1] >= 0.0 {
-            return linear_root(breaks[w], values[w], breaks[w + 1], values[w + 1]);
+        let after = slope(breaks[w + 1]);
+        if before < 0.0 && after >= 0.0 {
+            return linear_root(breaks[w], before, breaks[w + 1], after);
         }
+        before = after;
     }
     let last = breaks.len() - 1;
     let d1 = breaks[last] + 1.0;
-    linear_root(breaks[last], values[last], d1, slope(d1))
+    linear_root(breaks[last], before, d1, slope(d1))
 }
 
 #[cfg(test)]
@@ -1253,7 +1266,7 @@ mod tests {
         ];
         let w = [0.13, 0.07];
         let of = [(0, 0.6), (1, 0.3)];
-        let step = best_step(&targets, &w, &of, 0.0, 1e-9);
+        let step = best_step(&targets, &w, &of, 0.0, 1e-9, &mut Vec::new());
         let f = |d: f64| {
             of.iter()
                 .map(|&(i, b)| targets[i].weight * targets[i].outside(w[i] + b * d).powi(2))
