@@ -585,15 +585,20 @@ impl UnderlyingSurface {
                 continue;
             };
             if changed[i] || previous_changed || slice.check.g_min.is_nan() {
+                // The previous slice on the dense grid, read by every scan below.
+                let floor_w = previous.map(|p| on_grid(&p, &self.dense));
                 let mut raw = slice.raw;
                 // A slice far below the previous one somewhere (a conflict the pairwise resolution left,
                 // e.g. with a slice two expiries back) is refitted above it first: lifting it whole by a
                 // large shortfall in one wing would move every strike.
-                if let (Some(floor), SliceKind::Svi) = (previous.as_ref(), slice.kind) {
+                if let (Some(floor), Some(floor_w), SliceKind::Svi) =
+                    (previous.as_ref(), floor_w.as_deref(), slice.kind)
+                {
                     let shortfall = self
                         .dense
                         .iter()
-                        .map(|&k| floor.total_variance(k) - raw.total_variance(k))
+                        .zip(floor_w)
+                        .map(|(&k, &w)| w - raw.total_variance(k))
                         .fold(0.0_f64, f64::max);
                     if shortfall > REFIT_SHORTFALL * raw.total_variance(0.0).max(1e-12) {
                         let w_floor: Vec<f64> = self
@@ -617,7 +622,7 @@ impl UnderlyingSurface {
                 slice.raw = raw;
                 let (params, repair, check) = repair_slice_cached(
                     &raw,
-                    previous.as_ref(),
+                    floor_w.as_deref(),
                     &self.dense,
                     &mut slice.butterfly_memo,
                 );
@@ -1105,14 +1110,21 @@ pub fn repair_slice(
     previous: Option<&SviRaw>,
     grid: &[f64],
 ) -> (SviRaw, Repair, ArbitrageCheck) {
-    repair_slice_cached(raw, previous, grid, &mut None)
+    let floor = previous.map(|p| on_grid(p, grid));
+    repair_slice_cached(raw, floor.as_deref(), grid, &mut None)
 }
 
-/// [`repair_slice`] with the butterfly repair of `raw` (which does not depend on `previous`) remembered in
-/// `memo` as `(raw, repaired, blend)`: a cascade that only moves the floor does not bisect again.
+/// A slice's total variance at the points of `grid`.
+fn on_grid(params: &SviRaw, grid: &[f64]) -> Vec<f64> {
+    grid.iter().map(|&k| params.total_variance(k)).collect()
+}
+
+/// [`repair_slice`] with the previous slice given by its total variance at the grid's points (`floor`),
+/// and the butterfly repair of `raw` (which does not depend on the floor) remembered in `memo` as `(raw,
+/// repaired, blend)`: a cascade that only moves the floor does not bisect again.
 fn repair_slice_cached(
     raw: &SviRaw,
-    previous: Option<&SviRaw>,
+    previous: Option<&[f64]>,
     grid: &[f64],
     memo: &mut Option<(SviRaw, SviRaw, f64)>,
 ) -> (SviRaw, Repair, ArbitrageCheck) {
@@ -1140,8 +1152,8 @@ fn repair_slice_cached(
         // their curvature gap (measured on the real chains: 2e-8 at most).
         let shortfall = grid
             .iter()
-            .map(|&k| {
-                let w = floor.total_variance(k);
+            .zip(floor)
+            .map(|(&k, &w)| {
                 w + CALENDAR_MARGIN_RELATIVE * w + CALENDAR_MARGIN - p.total_variance(k)
             })
             .fold(0.0_f64, f64::max);
@@ -1149,16 +1161,13 @@ fn repair_slice_cached(
             let lift = shortfall;
             p.a += lift;
             repair.calendar_lift = lift;
-            let level = grid
-                .iter()
-                .map(|&k| floor.total_variance(k))
-                .fold(p.total_variance(0.0), f64::max);
+            let level = floor.iter().copied().fold(p.total_variance(0.0), f64::max);
             let (q, t) = repair_butterfly(&p, level, grid);
             p = q;
             repair.butterfly_blend = repair.butterfly_blend.max(t);
         }
     }
-    (p, repair, check_slice(&p, previous, grid))
+    (p, repair, scan_slice(&p, previous, grid).0)
 }
 
 /// What a slice's correction depends on besides its quotes and its floor: its SVI, the next slice's SVI
@@ -1262,26 +1271,28 @@ pub fn check_smile(smile: Smile<'_>, previous: Option<Smile<'_>>, grid: &[f64]) 
 
 /// The dense-grid checks of a final slice against the previous (shorter) one.
 pub fn check_slice(params: &SviRaw, previous: Option<&SviRaw>, grid: &[f64]) -> ArbitrageCheck {
-    scan_slice(params, previous, grid).0
+    let floor = previous.map(|p| on_grid(p, grid));
+    scan_slice(params, floor.as_deref(), grid).0
 }
 
-/// The checks of [`check_slice`] and, in the same pass, whether the slice clears the previous one by the
-/// calendar margin everywhere on the grid.
-fn scan_slice(params: &SviRaw, previous: Option<&SviRaw>, grid: &[f64]) -> (ArbitrageCheck, bool) {
+/// The checks of [`check_slice`] (the previous slice given by its total variance at the grid's points)
+/// and, in the same pass, whether the slice clears the previous one by the calendar margin everywhere on
+/// the grid.
+fn scan_slice(params: &SviRaw, previous: Option<&[f64]>, grid: &[f64]) -> (ArbitrageCheck, bool) {
     let mut check = ArbitrageCheck {
         g_min: f64::INFINITY,
         g_min_at: 0.0,
         calendar_violations: 0,
     };
     let mut clear = true;
-    for &k in grid {
+    for (j, &k) in grid.iter().enumerate() {
         let (w, g) = params.total_variance_and_g(k);
         if g < check.g_min {
             check.g_min = g;
             check.g_min_at = k;
         }
         if let Some(prev) = previous {
-            let floor = prev.total_variance(k);
+            let floor = prev[j];
             if w < floor {
                 check.calendar_violations += 1;
             }
