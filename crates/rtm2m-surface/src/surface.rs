@@ -138,6 +138,9 @@ pub struct Slice {
     constrained: Vec<(CalendarKey, SviFit)>,
     /// The butterfly repair of the last `raw` seen: `(raw, repaired, blend)`.
     butterfly_memo: Option<(SviRaw, SviRaw, f64)>,
+    /// `raw` and `objective` as the calendar resolution left them, before the repairs (which may refit
+    /// the slice above the previous one): the repairs start from these.
+    resolved: Option<(SviRaw, f64)>,
 }
 
 impl Slice {
@@ -451,9 +454,19 @@ impl UnderlyingSurface {
                     .is_some_and(|s| s.kind == SliceKind::Svi)
             })
             .collect();
-        let old_raw: Vec<Option<SviRaw>> = books
+        // What the last resolution left, and the final `raw` and `objective` after the last repairs.
+        let old_resolved: Vec<Option<SviRaw>> = books
             .iter()
-            .map(|b| b.slice.as_ref().map(|s| s.raw))
+            .map(|b| {
+                b.slice
+                    .as_ref()
+                    .and_then(|s| s.resolved)
+                    .map(|(raw, _)| raw)
+            })
+            .collect();
+        let old_final: Vec<Option<(SviRaw, f64)>> = books
+            .iter()
+            .map(|b| b.slice.as_ref().map(|s| (s.raw, s.objective)))
             .collect();
         for &i in &svi {
             let slice = books[i].slice.as_mut().expect("an SVI slice");
@@ -534,9 +547,18 @@ impl UnderlyingSurface {
                 }
             }
         }
+        // A slice whose resolution came out as before needs no repair again (the repairs would refit it
+        // as before): it keeps the final `raw` and `objective` of the last repairs.
         for i in 0..n {
-            let raw = books[i].slice.as_ref().map(|s| s.raw);
-            changed[i] |= raw != old_raw[i];
+            let Some(slice) = books[i].slice.as_mut() else {
+                changed[i] |= old_resolved[i].is_some();
+                continue;
+            };
+            changed[i] |= Some(slice.raw) != old_resolved[i];
+            slice.resolved = Some((slice.raw, slice.objective));
+            if let (false, Some((raw, objective))) = (changed[i], old_final[i]) {
+                (slice.raw, slice.objective) = (raw, objective);
+            }
         }
 
         // Phase 2: every slice without an SVI fit borrows the smile of its nearest SVI neighbour, its level
@@ -564,6 +586,7 @@ impl UnderlyingSurface {
                     changed[i] |= slice.raw != raw || slice.kind != kind;
                     slice.kind = kind;
                     slice.raw = raw;
+                    slice.resolved = Some((raw, slice.objective));
                     stats.fallbacks += 1;
                 }
                 None => {
@@ -587,7 +610,8 @@ impl UnderlyingSurface {
             if changed[i] || previous_changed || slice.check.g_min.is_nan() {
                 // The previous slice on the dense grid, read by every scan below.
                 let floor_w = previous.map(|p| on_grid(&p, &self.dense));
-                let mut raw = slice.raw;
+                let (mut raw, objective) = slice.resolved.unwrap_or((slice.raw, slice.objective));
+                slice.objective = objective;
                 // A slice far below the previous one somewhere (a conflict the pairwise resolution left,
                 // e.g. with a slice two expiries back) is refitted above it first: lifting it whole by a
                 // large shortfall in one wing would move every strike.
@@ -944,6 +968,7 @@ fn fit_expiry(
         },
         constrained: Vec::new(),
         butterfly_memo: None,
+        resolved: None,
         correction: Correction::none(),
         correction_key: None,
         correction_memo: None,
