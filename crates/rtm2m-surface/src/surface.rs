@@ -138,6 +138,8 @@ pub struct Slice {
     constrained: Vec<(CalendarKey, SviFit)>,
     /// The butterfly repair of the last `raw` seen: `(raw, repaired, blend)`.
     butterfly_memo: Option<(SviRaw, SviRaw, f64)>,
+    /// The correction's targets from the slice's own quotes ([`own_targets`]), once computed.
+    own_targets: Option<Vec<Target>>,
     /// `raw` and `objective` as the calendar resolution left them, before the repairs (which may refit
     /// the slice above the previous one): the repairs start from these.
     resolved: Option<(SviRaw, f64)>,
@@ -685,12 +687,15 @@ impl UnderlyingSurface {
         let n = books.len();
         // Every slice's own targets; a slice takes the next expiry's as ceilings (the total variance of a
         // slice is at most the next one's at the same k).
+        // (Computed once per slice: its quotes change only with a new slice.)
         let own: Vec<Vec<Target>> = books
-            .iter()
+            .iter_mut()
             .map(|b| {
-                b.slice
-                    .as_ref()
-                    .map_or_else(Vec::new, |s| own_targets(&s.quotes.points, s.expiry_years))
+                b.slice.as_mut().map_or_else(Vec::new, |s| {
+                    s.own_targets
+                        .take()
+                        .unwrap_or_else(|| own_targets(&s.quotes.points, s.expiry_years))
+                })
             })
             .collect();
         let mut previous: Option<(SviRaw, Correction)> = None;
@@ -792,6 +797,11 @@ impl UnderlyingSurface {
             }
             if config.calendar_constraints {
                 previous = Some((slice.params, slice.correction.clone()));
+            }
+        }
+        for (b, targets) in books.iter_mut().zip(own) {
+            if let Some(s) = b.slice.as_mut() {
+                s.own_targets = Some(targets);
             }
         }
     }
@@ -969,6 +979,7 @@ fn fit_expiry(
         constrained: Vec::new(),
         butterfly_memo: None,
         resolved: None,
+        own_targets: None,
         correction: Correction::none(),
         correction_key: None,
         correction_memo: None,
