@@ -420,14 +420,13 @@ fn solve_with_bounds(
         }
         (below, above) = (next_below, next_above);
         penalised = *normal;
-        for (j, (r, &(lo, hi))) in rows.iter().zip(bounds).enumerate() {
-            let target = if below & (1 << j) != 0 {
-                lo
-            } else if above & (1 << j) != 0 {
-                hi
-            } else {
-                continue;
-            };
+        // The penalised points in increasing order, by their bits.
+        let mut penalised_points = below | above;
+        while penalised_points != 0 {
+            let j = penalised_points.trailing_zeros() as usize;
+            penalised_points &= penalised_points - 1;
+            let (r, (lo, hi)) = (&rows[j], bounds[j]);
+            let target = if below & (1 << j) != 0 { lo } else { hi };
             for p in 0..3 {
                 for q in 0..3 {
                     penalised.h[p][q] += mu * r[p] * r[q];

@@ -28,15 +28,15 @@ struct Spline {
 }
 
 impl Spline {
-    /// Adds `[δ, δ', δ'']` at `k` to `out`.
-    fn add_to(&self, k: f64, out: &mut [f64; 3]) {
+    /// Adds `[δ, δ', δ'']` at `k` to `out`; `extended` is [`extended`]`(&self.knots)`.
+    fn add_to(&self, extended: &[f64], k: f64, out: &mut [f64; 3]) {
         let m = self.knots.len() - 1;
         if !(k >= self.knots[0] && k < self.knots[m]) {
             return;
         }
         // The knot interval holding k: functions s − 3 ..= s are non-zero there.
         let s = self.knots.partition_point(|&t| t <= k) - 1;
-        let d = cubic_span(&self.knots, s, k);
+        let d = cubic_span(extended, s, k);
         for r in 0..4 {
             let Some(j) = (s + r).checked_sub(3) else {
                 continue;
@@ -98,22 +98,90 @@ fn basis_derivative(knots: &[f64], j: usize, p: usize, x: f64, d: usize) -> f64 
     p as f64 * v
 }
 
+/// The knots `t₀ < … < t_m` extended by three equal steps beyond each end (the spacing of the end
+/// interval), as [`cubic_span`] reads them: `t_i` for `i` in `−3 ..= m + 3` at index `i + 3`.
+fn extended(knots: &[f64]) -> Vec<f64> {
+    let m = knots.len() - 1;
+    let mut out = Vec::with_capacity(m + 7);
+    out.extend((-3..0_isize).map(|i| knots[0] + i as f64 * (knots[1] - knots[0])));
+    out.extend_from_slice(knots);
+    out.extend((m + 1..=m + 3).map(|i| knots[m] + (i - m) as f64 * (knots[m] - knots[m - 1])));
+    out
+}
+
 /// The four cubic functions non-zero on the knot interval `[t_s, t_{s+1})` that holds `x` — `B_{s−3}` to
 /// `B_s` — with their first two derivatives, `out[d][r]` the `d`-th derivative of `B_{s−3+r}` (Piegl &
-/// Tiller, *The NURBS Book*, algorithm A2.3). The knot vector is extended by equal steps beyond its ends,
-/// so the functions of the first and last intervals come out too (the caller keeps those it has).
-fn cubic_span(knots: &[f64], s: usize, x: f64) -> [[f64; 4]; 3] {
+/// Tiller, *The NURBS Book*, algorithm A2.3), on the [`extended`] knots, so that the functions of the
+/// first and last intervals come out too (the caller keeps those it has).
+///
+/// Unrolled for degree 3 with the same operations in the same order as the general algorithm
+/// ([`cubic_span_general`], the tests' reference), so the same values to the bit.
+fn cubic_span(extended: &[f64], s: usize, x: f64) -> [[f64; 4]; 3] {
+    // t_{s−2} ..= t_{s+3}.
+    let t = &extended[s + 1..s + 7];
+    let (left1, left2, left3) = (x - t[2], x - t[1], x - t[0]);
+    let (right1, right2, right3) = (t[3] - x, t[4] - x, t[5] - x);
+    // The functions of degree 1, 2 and 3 (`n_rj` for `ndu[r][j]`) and the knot differences (`n_jr`,
+    // `j > r`).
+    let n10 = right1 + left1;
+    let temp = 1.0 / n10;
+    let n01 = 0.0 + right1 * temp;
+    let n11 = left1 * temp;
+    let n20 = right1 + left2;
+    let temp = n01 / n20;
+    let n02 = 0.0 + right1 * temp;
+    let saved = left2 * temp;
+    let n21 = right2 + left1;
+    let temp = n11 / n21;
+    let n12 = saved + right2 * temp;
+    let n22 = left1 * temp;
+    let n30 = right1 + left3;
+    let temp = n02 / n30;
+    let n03 = 0.0 + right1 * temp;
+    let saved = left3 * temp;
+    let n31 = right2 + left2;
+    let temp = n12 / n31;
+    let n13 = saved + right2 * temp;
+    let saved = left2 * temp;
+    let n32 = right3 + left1;
+    let temp = n22 / n32;
+    let n23 = saved + right3 * temp;
+    let n33 = left1 * temp;
+    // First and second derivatives, function by function (`a1` and `a2` the coefficients of the first
+    // and second differences).
+    let a1_1 = -1.0 / n30;
+    let first0 = 0.0 + a1_1 * n02;
+    let a2_2 = -a1_1 / n20;
+    let second0 = 0.0 + a2_2 * n01;
+
+    let (a1_0, a1_1) = (1.0 / n30, -1.0 / n31);
+    let first1 = a1_0 * n02 + a1_1 * n12;
+    let a2_1 = (a1_1 - a1_0) / n20;
+    let a2_2 = -a1_1 / n21;
+    let second1 = (0.0 + a2_1 * n01) + a2_2 * n11;
+
+    let (a1_0, a1_1) = (1.0 / n31, -1.0 / n32);
+    let first2 = a1_0 * n12 + a1_1 * n22;
+    let a2_0 = a1_0 / n20;
+    let a2_1 = (a1_1 - a1_0) / n21;
+    let second2 = a2_0 * n01 + a2_1 * n11;
+
+    let a1_0 = 1.0 / n32;
+    let first3 = a1_0 * n22;
+    let a2_0 = a1_0 / n21;
+    let second3 = a2_0 * n11;
+    [
+        [n03, n13, n23, n33],
+        [first0 * 3.0, first1 * 3.0, first2 * 3.0, first3 * 3.0],
+        [second0 * 6.0, second1 * 6.0, second2 * 6.0, second3 * 6.0],
+    ]
+}
+
+/// [`cubic_span`] as the general algorithm A2.3 for degree 3 (the tests' reference).
+#[cfg(test)]
+fn cubic_span_general(extended: &[f64], s: usize, x: f64) -> [[f64; 4]; 3] {
     const P: usize = 3;
-    let m = knots.len() - 1;
-    let knot = |i: isize| -> f64 {
-        if i < 0 {
-            knots[0] + i as f64 * (knots[1] - knots[0])
-        } else if i as usize > m {
-            knots[m] + (i as usize - m) as f64 * (knots[m] - knots[m - 1])
-        } else {
-            knots[i as usize]
-        }
-    };
+    let knot = |i: isize| -> f64 { extended[(i + 3) as usize] };
     let s = s as isize;
     let mut ndu = [[0.0_f64; 4]; 4];
     let (mut left, mut right) = ([0.0_f64; 4], [0.0_f64; 4]);
@@ -199,9 +267,10 @@ impl Correction {
             return Correction::none();
         };
         let knots = &spline.knots[first..=last + 4];
+        let extended = extended(&spline.knots);
         let at = |k: f64| {
             let mut out = [0.0; 3];
-            spline.add_to(k, &mut out);
+            spline.add_to(&extended, k, &mut out);
             out
         };
         let pieces = knots
@@ -240,6 +309,12 @@ impl Correction {
             return [0.0; 3];
         }
         let i = self.knots.partition_point(|&t| t <= k) - 1;
+        self.piece_at(i, k)
+    }
+
+    /// `δ`, `δ'`, `δ''` at `k` on the polynomial of knot interval `i`.
+    #[inline]
+    fn piece_at(&self, i: usize, k: f64) -> [f64; 3] {
         let [a0, a1, a2, a3] = self.pieces[i];
         let x = k - self.knots[i];
         [
@@ -247,6 +322,47 @@ impl Correction {
             a1 + x * (2.0 * a2 + x * 3.0 * a3),
             2.0 * a2 + x * 6.0 * a3,
         ]
+    }
+
+    /// A reader of the correction at increasing points: [`Correction::eval`] with the knot interval found
+    /// by walking on from the previous point's instead of by a search.
+    pub fn reader(&self) -> CorrectionReader<'_> {
+        CorrectionReader {
+            correction: self,
+            interval: 0,
+        }
+    }
+}
+
+/// See [`Correction::reader`].
+#[derive(Debug, Clone)]
+pub struct CorrectionReader<'a> {
+    correction: &'a Correction,
+    interval: usize,
+}
+
+impl CorrectionReader<'_> {
+    /// `δ`, `δ'`, `δ''` at `k`, the same values as [`Correction::eval`]; fastest when `k` does not
+    /// decrease between calls (a point to the left of the previous one costs a search).
+    #[inline]
+    pub fn eval(&mut self, k: f64) -> [f64; 3] {
+        let knots = &self.correction.knots;
+        let Some(&last) = knots.last() else {
+            return [0.0; 3];
+        };
+        if !(k >= knots[0] && k < last) {
+            return [0.0; 3];
+        }
+        let mut i = self.interval;
+        if k < knots[i] {
+            i = knots.partition_point(|&t| t <= k) - 1;
+        }
+        // k < t_m: the walk stops at the last interval at the latest.
+        while knots[i + 1] <= k {
+            i += 1;
+        }
+        self.interval = i;
+        self.correction.piece_at(i, k)
     }
 }
 
@@ -259,7 +375,15 @@ pub struct Smile<'a> {
     pub correction: &'a Correction,
 }
 
-impl Smile<'_> {
+impl<'a> Smile<'a> {
+    /// A reader of the smile at increasing points (see [`Correction::reader`]).
+    pub fn reader(self) -> SmileReader<'a> {
+        SmileReader {
+            svi: self.svi,
+            correction: self.correction.reader(),
+        }
+    }
+
     /// `w(k)`.
     pub fn total_variance(&self, k: f64) -> f64 {
         self.svi.total_variance(k) + self.correction.eval(k)[0]
@@ -290,6 +414,33 @@ impl Smile<'_> {
     pub fn atm_skew(&self, expiry_years: f64) -> f64 {
         let d = self.derivatives(0.0);
         d.dw / (2.0 * (d.w.max(f64::MIN_POSITIVE) * expiry_years).sqrt())
+    }
+}
+
+/// See [`Smile::reader`].
+#[derive(Debug, Clone)]
+pub struct SmileReader<'a> {
+    svi: &'a SviRaw,
+    correction: CorrectionReader<'a>,
+}
+
+impl SmileReader<'_> {
+    /// `w(k)`, the same value as [`Smile::total_variance`].
+    #[inline]
+    pub fn total_variance(&mut self, k: f64) -> f64 {
+        self.svi.total_variance(k) + self.correction.eval(k)[0]
+    }
+
+    /// `w`, `w'`, `w''` at `k`, the same values as [`Smile::derivatives`].
+    #[inline]
+    pub fn derivatives(&mut self, k: f64) -> SliceDerivatives {
+        let d = self.svi.derivatives(k);
+        let [c0, c1, c2] = self.correction.eval(k);
+        SliceDerivatives {
+            w: d.w + c0,
+            dw: d.dw + c1,
+            d2w: d.d2w + c2,
+        }
     }
 }
 
@@ -418,10 +569,46 @@ pub struct CorrectionInput<'a> {
     pub extra: &'a [Target],
     /// The dense grid of the surface (checked where the correction lives, with points between the knots).
     pub grid: &'a [f64],
-    /// The total variance the slice must stay above (the previous expiry's final slice).
-    pub floor: Option<&'a dyn Fn(f64) -> f64>,
+    /// The total variance the slice must stay above (the previous expiry's final smile).
+    pub floor: Option<Bound<'a>>,
     /// The total variance the slice must stay below (the next expiry's smile).
-    pub ceiling: Option<&'a dyn Fn(f64) -> f64>,
+    pub ceiling: Option<Bound<'a>>,
+}
+
+/// A floor or ceiling of a slice's total variance: a neighbouring expiry's smile, or any function of `k`.
+#[derive(Clone, Copy)]
+pub enum Bound<'a> {
+    /// A smile, read at increasing points without a search per point.
+    Smile(Smile<'a>),
+    /// Any function of `k`.
+    Function(&'a dyn Fn(f64) -> f64),
+}
+
+impl<'a> Bound<'a> {
+    /// A reader of the bound at increasing points.
+    fn reader(self) -> BoundReader<'a> {
+        match self {
+            Bound::Smile(s) => BoundReader::Smile(s.reader()),
+            Bound::Function(f) => BoundReader::Function(f),
+        }
+    }
+}
+
+/// See [`Bound::reader`].
+enum BoundReader<'a> {
+    Smile(SmileReader<'a>),
+    Function(&'a dyn Fn(f64) -> f64),
+}
+
+impl BoundReader<'_> {
+    /// The total variance at `k`.
+    #[inline]
+    fn at(&mut self, k: f64) -> f64 {
+        match self {
+            BoundReader::Smile(s) => s.total_variance(k),
+            BoundReader::Function(f) => f(k),
+        }
+    }
 }
 
 /// Fits the correction of one slice (none when every target is already met or the slice has fewer than
@@ -442,8 +629,35 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
     if !missed(own) && !missed(input.extra) {
         return Correction::none();
     }
-    // Knots at the distinct strikes of the targets (the further targets beyond the own quotes extend the
-    // range), two more on each side at the end spacing.
+    let knots = place_knots(input);
+    let (lo, hi) = (knots[0], knots[knots.len() - 1]);
+    let checks = Checks::new(&knots, input);
+    let targets: Vec<Target> = own
+        .iter()
+        .copied()
+        .chain(
+            input
+                .extra
+                .iter()
+                .filter(|t| t.k > lo && t.k < hi)
+                .map(|t| Target {
+                    weight: t.weight * EXTRA_WEIGHT,
+                    ..*t
+                }),
+        )
+        .collect();
+    let functions = Functions::new(&knots, &checks, &targets);
+    let coefficients = descend(svi, &checks, &functions, targets);
+    if coefficients.iter().all(|&c| c == 0.0) {
+        return Correction::none();
+    }
+    verified(input, knots, &checks, coefficients)
+}
+
+/// The knots of a slice's correction: at the distinct strikes of its targets (the further targets beyond
+/// the own quotes extend the range), two more on each side at the end spacing.
+fn place_knots(input: &CorrectionInput<'_>) -> Vec<f64> {
+    let own = input.own;
     let (own_lo, own_hi) = (own[0].k, own[own.len() - 1].k);
     let mut ks: Vec<f64> = own.iter().map(|t| t.k).collect();
     // Beyond the own range, knots at least a mean own spacing apart.
@@ -482,96 +696,176 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
     knots.extend([first, 0.5 * (first + ks[0])]);
     knots.extend(&ks);
     knots.extend([0.5 * (last + ks[n - 1]), last]);
-    let (lo, hi) = (knots[0], knots[knots.len() - 1]);
+    knots
+}
 
-    // Check points: evenly spaced in every knot interval, at least `CHECKS_PER_INTERVAL` and no farther
-    // apart than the dense grid's mean step, up to `CHECKS_PER_INTERVAL_MAX`.
-    let step = match input.grid {
-        [first, .., last] => (last - first) / (input.grid.len() - 1) as f64,
-        _ => f64::INFINITY,
-    };
-    let mut check: Vec<f64> = Vec::new();
-    for w in knots.windows(2) {
-        let count = ((w[1] - w[0]) / step)
-            .ceil()
-            .clamp(CHECKS_PER_INTERVAL as f64, CHECKS_PER_INTERVAL_MAX as f64)
-            as usize;
-        check.extend((0..count).map(|i| w[0] + (w[1] - w[0]) * i as f64 / count as f64));
+/// The points where each step of the descent is checked: evenly spaced in every knot interval, at least
+/// `CHECKS_PER_INTERVAL` and no farther apart than the dense grid's mean step, up to
+/// `CHECKS_PER_INTERVAL_MAX`; with the slice's SVI, floor and ceiling at each.
+struct Checks {
+    /// `k`, increasing.
+    k: Vec<f64>,
+    /// The first point of each knot interval, then the number of points.
+    start: Vec<usize>,
+    /// The SVI's `w`, `w'`, `w''`.
+    base: Vec<SliceDerivatives>,
+    /// The floor's total variance (`−∞` without a floor).
+    floor: Vec<f64>,
+    /// The ceiling's total variance (`+∞` without a ceiling).
+    ceiling: Vec<f64>,
+}
+
+impl Checks {
+    fn new(knots: &[f64], input: &CorrectionInput<'_>) -> Checks {
+        let step = match input.grid {
+            [first, .., last] => (last - first) / (input.grid.len() - 1) as f64,
+            _ => f64::INFINITY,
+        };
+        let mut k: Vec<f64> = Vec::new();
+        let mut start = Vec::with_capacity(knots.len());
+        for w in knots.windows(2) {
+            start.push(k.len());
+            let count = ((w[1] - w[0]) / step)
+                .ceil()
+                .clamp(CHECKS_PER_INTERVAL as f64, CHECKS_PER_INTERVAL_MAX as f64)
+                as usize;
+            k.extend((0..count).map(|i| w[0] + (w[1] - w[0]) * i as f64 / count as f64));
+        }
+        start.push(k.len());
+        Checks {
+            base: k.iter().map(|&k| input.svi.derivatives(k)).collect(),
+            floor: bound_at(input.floor, &k, f64::NEG_INFINITY),
+            ceiling: bound_at(input.ceiling, &k, f64::INFINITY),
+            k,
+            start,
+        }
     }
-    let base: Vec<SliceDerivatives> = check.iter().map(|&k| svi.derivatives(k)).collect();
-    let floor: Vec<f64> = check
-        .iter()
-        .map(|&k| input.floor.map_or(f64::NEG_INFINITY, |f| f(k)))
-        .collect();
-    let ceiling: Vec<f64> = check
-        .iter()
-        .map(|&k| input.ceiling.map_or(f64::INFINITY, |f| f(k)))
-        .collect();
-    let clearance: Vec<f64> = base
+}
+
+/// A bound at the increasing points `k` (`missing` everywhere without one).
+fn bound_at(bound: Option<Bound<'_>>, k: &[f64], missing: f64) -> Vec<f64> {
+    match bound {
+        Some(bound) => {
+            let mut reader = bound.reader();
+            k.iter().map(|&k| reader.at(k)).collect()
+        }
+        None => vec![missing; k.len()],
+    }
+}
+
+/// The B-splines of the knots where they are not zero: function `j` lives on the knot intervals
+/// `j ..= j + 3`, a contiguous run of check points from the first point of interval `j`.
+struct Functions {
+    /// The first check point of each function.
+    first: Vec<usize>,
+    /// Where each function's values start in `values`, then `values.len()`.
+    offset: Vec<usize>,
+    /// `[B_j, B_j', B_j'']` at the function's check points, function after function.
+    values: Vec<[f64; 3]>,
+    /// Where each function's targets start in `targets`, then `targets.len()`.
+    target_offset: Vec<usize>,
+    /// `(i, B_j(k_i))` for the targets `i` where the function is positive, function after function.
+    targets: Vec<(usize, f64)>,
+}
+
+impl Functions {
+    fn new(knots: &[f64], checks: &Checks, targets: &[Target]) -> Functions {
+        let extended = extended(knots);
+        let count = knots.len() - 4;
+        let first = checks.start[..count].to_vec();
+        let mut offset = Vec::with_capacity(count + 1);
+        offset.push(0);
+        for j in 0..count {
+            offset.push(offset[j] + checks.start[j + 4] - checks.start[j]);
+        }
+        let of = |s: usize, r: usize| (s + r).checked_sub(3).filter(|&j| j < count);
+        let mut values = vec![[0.0; 3]; offset[count]];
+        for s in 0..knots.len() - 1 {
+            for p in checks.start[s]..checks.start[s + 1] {
+                let k = checks.k[p];
+                debug_assert_eq!(knots.partition_point(|&t| t <= k) - 1, s);
+                let [v, d1, d2] = cubic_span(&extended, s, k);
+                for r in 0..4 {
+                    if let Some(j) = of(s, r) {
+                        values[offset[j] + p - first[j]] = [v[r], d1[r], d2[r]];
+                    }
+                }
+            }
+        }
+        // Each function's targets in the targets' order (the order of the step's sums).
+        let mut entries: Vec<(usize, usize, f64)> = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            let s = knots.partition_point(|&u| u <= t.k) - 1;
+            let [v, _, _] = cubic_span(&extended, s, t.k);
+            for (r, &b) in v.iter().enumerate() {
+                if let Some(j) = of(s, r).filter(|_| b > 0.0) {
+                    entries.push((j, i, b));
+                }
+            }
+        }
+        entries.sort_by_key(|e| e.0);
+        let mut target_offset = vec![0; count + 1];
+        for e in &entries {
+            target_offset[e.0 + 1] += 1;
+        }
+        for j in 0..count {
+            target_offset[j + 1] += target_offset[j];
+        }
+        Functions {
+            first,
+            offset,
+            values,
+            target_offset,
+            targets: entries.into_iter().map(|(_, i, b)| (i, b)).collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.first.len()
+    }
+
+    /// Function `j`.
+    fn get(&self, j: usize) -> Function<'_> {
+        Function {
+            first: self.first[j],
+            values: &self.values[self.offset[j]..self.offset[j + 1]],
+            targets: &self.targets[self.target_offset[j]..self.target_offset[j + 1]],
+        }
+    }
+}
+
+/// One function of [`Functions`].
+struct Function<'a> {
+    /// Its first check point.
+    first: usize,
+    /// `[B, B', B'']` at its check points.
+    values: &'a [[f64; 3]],
+    /// `(i, B(k_i))` for the targets `i` where it is positive.
+    targets: &'a [(usize, f64)],
+}
+
+/// The coordinate descent: the coefficients of the functions, one step at a time, each checked at the
+/// check points; `targets` reweighted between rounds.
+fn descend(
+    svi: &SviRaw,
+    checks: &Checks,
+    functions: &Functions,
+    mut targets: Vec<Target>,
+) -> Vec<f64> {
+    let (check, floor, ceiling) = (&checks.k, &checks.floor, &checks.ceiling);
+    let clearance: Vec<f64> = checks
+        .base
         .iter()
         .map(|d| CALENDAR_CLEARANCE + CALENDAR_CLEARANCE_RELATIVE * d.w.abs())
         .collect();
-    let mut current = base.clone();
+    let mut current = checks.base.clone();
     let mut g: Vec<f64> = check
         .iter()
         .zip(&current)
         .map(|(&k, &d)| durrleman_g(k, d))
         .collect();
-
-    // Each function's check points (a contiguous run) with its values, and its targets.
-    let mut targets: Vec<Target> = own
-        .iter()
-        .copied()
-        .chain(
-            input
-                .extra
-                .iter()
-                .filter(|t| t.k > lo && t.k < hi)
-                .map(|t| Target {
-                    weight: t.weight * EXTRA_WEIGHT,
-                    ..*t
-                }),
-        )
-        .collect();
     let initial: Vec<f64> = targets.iter().map(|t| t.weight).collect();
     let mut target_w: Vec<f64> = targets.iter().map(|t| svi.total_variance(t.k)).collect();
-    struct Function {
-        first: usize,
-        values: Vec<[f64; 3]>,
-        targets: Vec<(usize, f64)>,
-    }
-    let count = knots.len() - 4;
-    let mut functions: Vec<Function> = (0..count)
-        .map(|_| Function {
-            first: usize::MAX,
-            values: Vec::new(),
-            targets: Vec::new(),
-        })
-        .collect();
-    let span_of = |k: f64| knots.partition_point(|&t| t <= k) - 1;
-    let of = |s: usize, r: usize| (s + r).checked_sub(3).filter(|&j| j < count);
-    for (p, &k) in check.iter().enumerate() {
-        let s = span_of(k);
-        let [v, d1, d2] = cubic_span(&knots, s, k);
-        for (r, ((v, d1), d2)) in v.iter().zip(d1).zip(d2).enumerate() {
-            if let Some(j) = of(s, r) {
-                let f = &mut functions[j];
-                if f.first == usize::MAX {
-                    f.first = p;
-                }
-                f.values.push([*v, d1, d2]);
-            }
-        }
-    }
-    for (i, t) in targets.iter().enumerate() {
-        let s = span_of(t.k);
-        let [v, _, _] = cubic_span(&knots, s, t.k);
-        for (r, &b) in v.iter().enumerate() {
-            if let Some(j) = of(s, r).filter(|_| b > 0.0) {
-                functions[j].targets.push((i, b));
-            }
-        }
-    }
     let scale: f64 = initial.iter().sum::<f64>() / initial.len() as f64;
     let mu = 1e-8 * scale;
     let mut coefficients = vec![0.0; functions.len()];
@@ -584,6 +878,7 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
             .sum()
     };
     let mut blocked = vec![false; functions.len()];
+    let mut breaks = Vec::new();
     for round in 0..ROUNDS {
         blocked.fill(false);
         for _ in 0..SWEEPS {
@@ -591,16 +886,20 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
             if before == 0.0 {
                 break;
             }
-            for (j, f) in functions.iter().enumerate() {
+            for j in 0..functions.len() {
+                let Function {
+                    first,
+                    values,
+                    targets: of,
+                } = functions.get(j);
                 let c = coefficients[j];
-                let active = f
-                    .targets
+                let active = of
                     .iter()
                     .any(|&(i, _)| targets[i].outside(target_w[i]).abs() > OUTSIDE_TOLERANCE);
                 if !active || blocked[j] {
                     continue;
                 }
-                let step = best_step(&targets, &target_w, &f.targets, c, mu);
+                let step = best_step(&targets, &target_w, of, c, mu, &mut breaks);
                 if step == 0.0 || !step.is_finite() {
                     continue;
                 }
@@ -609,8 +908,8 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
                 for _ in 0..HALVINGS {
                     changed.clear();
                     let mut ok = true;
-                    for (p, v) in f.values.iter().enumerate() {
-                        let i = f.first + p;
+                    for (p, v) in values.iter().enumerate() {
+                        let i = first + p;
                         let d = SliceDerivatives {
                             w: current[i].w + step * v[0],
                             dw: current[i].dw + step * v[1],
@@ -630,14 +929,14 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
                         changed.push(gi);
                     }
                     if ok {
-                        for (p, v) in f.values.iter().enumerate() {
-                            let i = f.first + p;
+                        for (p, v) in values.iter().enumerate() {
+                            let i = first + p;
                             current[i].w += step * v[0];
                             current[i].dw += step * v[1];
                             current[i].d2w += step * v[2];
                             g[i] = changed[p];
                         }
-                        for &(i, b) in &f.targets {
+                        for &(i, b) in of {
                             target_w[i] += step * b;
                         }
                         coefficients[j] += step;
@@ -674,14 +973,20 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
             break;
         }
     }
-    if coefficients.iter().all(|&c| c == 0.0) {
-        return Correction::none();
-    }
-    // The steps were checked at the check points; the result is verified again on a grid twice as fine
-    // (against the same conditions, with no margin, where the SVI met them), and scaled back by halves
-    // until it passes.
-    // The dense grid is verified too: the surface's own checks (`g_min`, calendar violations) run on it.
-    // Only where the correction is not zero: the supports of its non-zero coefficients.
+    coefficients
+}
+
+/// The correction of `coefficients` (not all zero) on `knots`, verified: the steps were checked at the
+/// check points; the result is verified again on a grid twice as fine (against the same conditions, with
+/// no margin, where the SVI met them), and scaled back by halves until it passes. The dense grid is
+/// verified too: the surface's own checks (`g_min`, calendar violations) run on it. Only where the
+/// correction is not zero: the supports of its non-zero coefficients.
+fn verified(
+    input: &CorrectionInput<'_>,
+    knots: Vec<f64>,
+    checks: &Checks,
+    coefficients: Vec<f64>,
+) -> Correction {
     let (Some(first), Some(last)) = (
         coefficients.iter().position(|&c| c != 0.0),
         coefficients.iter().rposition(|&c| c != 0.0),
@@ -689,27 +994,9 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
         return Correction::none();
     };
     let (lo, hi) = (knots[first], knots[last + 4]);
-    // The check points' SVI, floor and ceiling are those computed for the steps; the midpoints and the
-    // dense grid's points are evaluated here. (The order does not matter: every point must pass.)
     let inside = |k: f64| k >= lo && k < hi;
-    let evaluated = (0..check.len().saturating_sub(1))
-        .filter(|&i| inside(check[i]))
-        .map(|i| (check[i], base[i], floor[i], ceiling[i]));
-    let fresh = check
-        .windows(2)
-        .map(|w| 0.5 * (w[0] + w[1]))
-        .chain(input.grid.iter().copied())
-        .filter(|&k| inside(k))
-        .map(|k| {
-            (
-                k,
-                svi.derivatives(k),
-                input.floor.map_or(f64::NEG_INFINITY, |f| f(k)),
-                input.ceiling.map_or(f64::INFINITY, |f| f(k)),
-            )
-        });
     let mut verify: Vec<(f64, SliceDerivatives, f64, f64)> = Vec::new();
-    for (k, d, f, c) in evaluated.chain(fresh) {
+    let mut admit = |k: f64, d: SliceDerivatives, f: f64, c: f64| {
         if durrleman_g(k, d) >= 0.0 && d.w >= f && d.w <= c {
             // The floor and ceiling moved in by the repairs' calendar margin where the SVI clears them
             // by more: two smiles that clear at these points do not cross between them.
@@ -718,6 +1005,35 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
             let c = c - (c - d.w).min(margin(c));
             verify.push((k, d, f, c));
         }
+    };
+    // The check points' SVI, floor and ceiling are those computed for the steps; the midpoints and the
+    // dense grid's points are evaluated here. (The order does not matter: every point must pass.)
+    for i in 0..checks.k.len().saturating_sub(1) {
+        if inside(checks.k[i]) {
+            admit(
+                checks.k[i],
+                checks.base[i],
+                checks.floor[i],
+                checks.ceiling[i],
+            );
+        }
+    }
+    let midpoints = checks.k.windows(2).map(|w| 0.5 * (w[0] + w[1]));
+    let grid = input.grid.iter().copied();
+    for points in [
+        &mut midpoints.filter(|&k| inside(k)) as &mut dyn Iterator<Item = f64>,
+        &mut grid.filter(|&k| inside(k)),
+    ] {
+        let mut floor = input.floor.map(|s| s.reader());
+        let mut ceiling = input.ceiling.map(|s| s.reader());
+        for k in points {
+            admit(
+                k,
+                input.svi.derivatives(k),
+                floor.as_mut().map_or(f64::NEG_INFINITY, |f| f.at(k)),
+                ceiling.as_mut().map_or(f64::INFINITY, |c| c.at(k)),
+            );
+        }
     }
     // Halving every coefficient halves the correction exactly (a power of two), so its values at the
     // verification points are computed once.
@@ -725,7 +1041,8 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
         knots: knots.clone(),
         coefficients: coefficients.clone(),
     });
-    let deltas: Vec<[f64; 3]> = verify.iter().map(|v| full.eval(v.0)).collect();
+    let mut reader = full.reader();
+    let deltas: Vec<[f64; 3]> = verify.iter().map(|v| reader.eval(v.0)).collect();
     let mut scale = 1.0;
     for _ in 0..VERIFY_HALVINGS {
         let clean = verify.iter().zip(&deltas).all(|(&(k, d, f, c), delta)| {
@@ -754,7 +1071,14 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
 /// The step `Δ` of one coefficient `c` minimising `Σ weightᵢ·outsideᵢ(wᵢ + bᵢΔ)² + μ(c + Δ)²` over the
 /// function's targets `(i, bᵢ)`: the root of a non-decreasing piecewise-linear derivative, found between
 /// its breakpoints.
-fn best_step(targets: &[Target], target_w: &[f64], of: &[(usize, f64)], c: f64, mu: f64) -> f64 {
+fn best_step(
+    targets: &[Target],
+    target_w: &[f64],
+    of: &[(usize, f64)],
+    c: f64,
+    mu: f64,
+    breaks: &mut Vec<f64>,
+) -> f64 {
     let slope = |d: f64| -> f64 {
         let mut s = mu * (c + d);
         for &(i, b) in of {
@@ -762,7 +1086,8 @@ fn best_step(targets: &[Target], target_w: &[f64], of: &[(usize, f64)], c: f64, 
         }
         s
     };
-    let mut breaks: Vec<f64> = vec![-c];
+    breaks.clear();
+    breaks.push(-c);
     for &(i, b) in of {
         if b > 0.0 {
             for edge in [targets[i].lo, targets[i].hi] {
@@ -773,8 +1098,6 @@ fn best_step(targets: &[Target], target_w: &[f64], of: &[(usize, f64)], c: f64, 
         }
     }
     breaks.sort_by(f64::total_cmp);
-    // The derivative is linear between consecutive breakpoints: find where it crosses zero.
-    let values: Vec<f64> = breaks.iter().map(|&d| slope(d)).collect();
     let linear_root = |d0: f64, s0: f64, d1: f64, s1: f64| {
         if s1 == s0 {
             d0
@@ -782,19 +1105,25 @@ fn best_step(targets: &[Target], target_w: &[f64], of: &[(usize, f64)], c: f64, 
             d0 - s0 * (d1 - d0) / (s1 - s0)
         }
     };
-    if values[0] >= 0.0 {
+    let first = slope(breaks[0]);
+    if first >= 0.0 {
         // Left of every breakpoint: the derivative is linear there with the slope at breaks[0] − 1.
         let d1 = breaks[0] - 1.0;
-        return linear_root(breaks[0], values[0], d1, slope(d1));
+        return linear_root(breaks[0], first, d1, slope(d1));
     }
+    // The derivative is linear between consecutive breakpoints: find where it crosses zero, evaluating it
+    // at the breakpoints up to there only.
+    let mut before = first;
     for w in 0..breaks.len() - 1 {
-        if values[w] < 0.0 && values[w + 1] >= 0.0 {
-            return linear_root(breaks[w], values[w], breaks[w + 1], values[w + 1]);
+        let after = slope(breaks[w + 1]);
+        if before < 0.0 && after >= 0.0 {
+            return linear_root(breaks[w], before, breaks[w + 1], after);
         }
+        before = after;
     }
     let last = breaks.len() - 1;
     let d1 = breaks[last] + 1.0;
-    linear_root(breaks[last], values[last], d1, slope(d1))
+    linear_root(breaks[last], before, d1, slope(d1))
 }
 
 #[cfg(test)]
@@ -844,7 +1173,7 @@ mod tests {
                 }
             }
             let mut span = [0.0; 3];
-            s.add_to(x, &mut span);
+            s.add_to(&extended(&t), x, &mut span);
             let poly = c.eval(x);
             for d in 0..3 {
                 let scale = [1.0, 10.0, 100.0][d];
@@ -857,6 +1186,42 @@ mod tests {
                     "{x} d{d}: {poly:?} {want:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_unrolled_span_gives_the_general_algorithms_values_bit_for_bit() {
+        let t = knots();
+        let extended = extended(&t);
+        for s in 0..t.len() - 1 {
+            for i in 0..=50 {
+                // Both ends of the interval, and points between.
+                let x = t[s] + (t[s + 1] - t[s]) * f64::from(i) / 50.0;
+                let (fast, general) = (
+                    cubic_span(&extended, s, x),
+                    cubic_span_general(&extended, s, x),
+                );
+                for d in 0..3 {
+                    for r in 0..4 {
+                        assert_eq!(
+                            fast[d][r].to_bits(),
+                            general[d][r].to_bits(),
+                            "{s} {x} {d} {r}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_reader_gives_the_values_of_eval_bit_for_bit() {
+        let c = Correction::from_spline(&spline());
+        let mut reader = c.reader();
+        // Increasing points through every interval and beyond both ends, then one step back.
+        let points = (0..=300).map(|i| -1.2 + 2.5 * f64::from(i) / 300.0);
+        for k in points.chain(knots()).chain([0.05, -0.95, 0.3]) {
+            assert_eq!(reader.eval(k), c.eval(k), "{k}");
         }
     }
 
@@ -901,7 +1266,7 @@ mod tests {
         ];
         let w = [0.13, 0.07];
         let of = [(0, 0.6), (1, 0.3)];
-        let step = best_step(&targets, &w, &of, 0.0, 1e-9);
+        let step = best_step(&targets, &w, &of, 0.0, 1e-9, &mut Vec::new());
         let f = |d: f64| {
             of.iter()
                 .map(|&(i, b)| targets[i].weight * targets[i].outside(w[i] + b * d).powi(2))

@@ -8,7 +8,7 @@
 
 use crate::config::SurfaceConfig;
 use crate::correction::{
-    ceiling_targets, fit_correction, own_targets, Correction, CorrectionInput, Smile, Target,
+    ceiling_targets, fit_correction, own_targets, Bound, Correction, CorrectionInput, Smile, Target,
 };
 use crate::forward::{interpolate_forwards, parity_forward, Forward, ForwardSource};
 use crate::quotes::{Exclusion, InstrumentQuote};
@@ -131,10 +131,18 @@ pub struct Slice {
     pub check: ArbitrageCheck,
     /// What the correction was last computed from.
     correction_key: Option<CorrectionKey>,
+    /// The inputs of the last correction fit and the smile's checks then: a fit on the same inputs is
+    /// skipped (it would return the same correction).
+    correction_memo: Option<Box<CorrectionMemo>>,
     /// Constrained refits by `(floor, ceiling)`, reused while the quotes do not change.
     constrained: Vec<(CalendarKey, SviFit)>,
     /// The butterfly repair of the last `raw` seen: `(raw, repaired, blend)`.
     butterfly_memo: Option<(SviRaw, SviRaw, f64)>,
+    /// The correction's targets from the slice's own quotes ([`own_targets`]), once computed.
+    own_targets: Option<Vec<Target>>,
+    /// `raw` and `objective` as the calendar resolution left them, before the repairs (which may refit
+    /// the slice above the previous one): the repairs start from these.
+    resolved: Option<(SviRaw, f64)>,
 }
 
 impl Slice {
@@ -448,9 +456,19 @@ impl UnderlyingSurface {
                     .is_some_and(|s| s.kind == SliceKind::Svi)
             })
             .collect();
-        let old_raw: Vec<Option<SviRaw>> = books
+        // What the last resolution left, and the final `raw` and `objective` after the last repairs.
+        let old_resolved: Vec<Option<SviRaw>> = books
             .iter()
-            .map(|b| b.slice.as_ref().map(|s| s.raw))
+            .map(|b| {
+                b.slice
+                    .as_ref()
+                    .and_then(|s| s.resolved)
+                    .map(|(raw, _)| raw)
+            })
+            .collect();
+        let old_final: Vec<Option<(SviRaw, f64)>> = books
+            .iter()
+            .map(|b| b.slice.as_ref().map(|s| (s.raw, s.objective)))
             .collect();
         for &i in &svi {
             let slice = books[i].slice.as_mut().expect("an SVI slice");
@@ -531,9 +549,18 @@ impl UnderlyingSurface {
                 }
             }
         }
+        // A slice whose resolution came out as before needs no repair again (the repairs would refit it
+        // as before): it keeps the final `raw` and `objective` of the last repairs.
         for i in 0..n {
-            let raw = books[i].slice.as_ref().map(|s| s.raw);
-            changed[i] |= raw != old_raw[i];
+            let Some(slice) = books[i].slice.as_mut() else {
+                changed[i] |= old_resolved[i].is_some();
+                continue;
+            };
+            changed[i] |= Some(slice.raw) != old_resolved[i];
+            slice.resolved = Some((slice.raw, slice.objective));
+            if let (false, Some((raw, objective))) = (changed[i], old_final[i]) {
+                (slice.raw, slice.objective) = (raw, objective);
+            }
         }
 
         // Phase 2: every slice without an SVI fit borrows the smile of its nearest SVI neighbour, its level
@@ -561,6 +588,7 @@ impl UnderlyingSurface {
                     changed[i] |= slice.raw != raw || slice.kind != kind;
                     slice.kind = kind;
                     slice.raw = raw;
+                    slice.resolved = Some((raw, slice.objective));
                     stats.fallbacks += 1;
                 }
                 None => {
@@ -582,15 +610,21 @@ impl UnderlyingSurface {
                 continue;
             };
             if changed[i] || previous_changed || slice.check.g_min.is_nan() {
-                let mut raw = slice.raw;
+                // The previous slice on the dense grid, read by every scan below.
+                let floor_w = previous.map(|p| on_grid(&p, &self.dense));
+                let (mut raw, objective) = slice.resolved.unwrap_or((slice.raw, slice.objective));
+                slice.objective = objective;
                 // A slice far below the previous one somewhere (a conflict the pairwise resolution left,
                 // e.g. with a slice two expiries back) is refitted above it first: lifting it whole by a
                 // large shortfall in one wing would move every strike.
-                if let (Some(floor), SliceKind::Svi) = (previous.as_ref(), slice.kind) {
+                if let (Some(floor), Some(floor_w), SliceKind::Svi) =
+                    (previous.as_ref(), floor_w.as_deref(), slice.kind)
+                {
                     let shortfall = self
                         .dense
                         .iter()
-                        .map(|&k| floor.total_variance(k) - raw.total_variance(k))
+                        .zip(floor_w)
+                        .map(|(&k, &w)| w - raw.total_variance(k))
                         .fold(0.0_f64, f64::max);
                     if shortfall > REFIT_SHORTFALL * raw.total_variance(0.0).max(1e-12) {
                         let w_floor: Vec<f64> = self
@@ -614,7 +648,7 @@ impl UnderlyingSurface {
                 slice.raw = raw;
                 let (params, repair, check) = repair_slice_cached(
                     &raw,
-                    previous.as_ref(),
+                    floor_w.as_deref(),
                     &self.dense,
                     &mut slice.butterfly_memo,
                 );
@@ -653,12 +687,15 @@ impl UnderlyingSurface {
         let n = books.len();
         // Every slice's own targets; a slice takes the next expiry's as ceilings (the total variance of a
         // slice is at most the next one's at the same k).
+        // (Computed once per slice: its quotes change only with a new slice.)
         let own: Vec<Vec<Target>> = books
-            .iter()
+            .iter_mut()
             .map(|b| {
-                b.slice
-                    .as_ref()
-                    .map_or_else(Vec::new, |s| own_targets(&s.quotes.points, s.expiry_years))
+                b.slice.as_mut().map_or_else(Vec::new, |s| {
+                    s.own_targets
+                        .take()
+                        .unwrap_or_else(|| own_targets(&s.quotes.points, s.expiry_years))
+                })
             })
             .collect();
         let mut previous: Option<(SviRaw, Correction)> = None;
@@ -706,27 +743,52 @@ impl UnderlyingSurface {
                 if kept {
                     previous_moved = false;
                 } else {
-                    let floor = floor_smile.map(|s| move |k: f64| s.total_variance(k));
                     let ceiling_smile = next_smile.as_ref().map(|(p, c)| Smile {
                         svi: p,
                         correction: c,
                     });
-                    let ceiling = ceiling_smile.map(|s| move |k: f64| s.total_variance(k));
-                    let correction = fit_correction(&CorrectionInput {
+                    let input = CorrectionInput {
                         svi: &slice.params,
                         own: &own[i],
                         extra: &ceilings,
                         grid: &self.dense,
-                        floor: floor.as_ref().map(|f| f as &dyn Fn(f64) -> f64),
-                        ceiling: ceiling.as_ref().map(|f| f as &dyn Fn(f64) -> f64),
-                    });
-                    let moved = correction != slice.correction;
-                    slice.correction = correction;
-                    slice.correction_key = Some(key);
+                        floor: floor_smile.map(Bound::Smile),
+                        ceiling: ceiling_smile.map(Bound::Smile),
+                    };
+                    let memo = slice
+                        .correction_memo
+                        .take()
+                        .filter(|m| m.matches(&input, grid_key));
                     let floor_corrected = previous.as_ref().is_some_and(|(_, c)| !c.is_zero());
-                    if moved || previous_moved || floor_corrected || !slice.correction.is_zero() {
-                        slice.check = check_smile(slice.smile(), floor_smile, &self.dense);
-                    }
+                    let moved = match memo {
+                        // The same inputs as the last fit: the same correction, already the slice's.
+                        Some(mut memo) => {
+                            if previous_moved || floor_corrected || !slice.correction.is_zero() {
+                                slice.check = *memo.check.get_or_insert_with(|| {
+                                    check_smile(slice.smile(), floor_smile, &self.dense)
+                                });
+                            }
+                            slice.correction_memo = Some(memo);
+                            false
+                        }
+                        None => {
+                            let correction = fit_correction(&input);
+                            let moved = correction != slice.correction;
+                            slice.correction = correction;
+                            let mut memo = CorrectionMemo::of(&input, grid_key);
+                            if moved
+                                || previous_moved
+                                || floor_corrected
+                                || !slice.correction.is_zero()
+                            {
+                                slice.check = check_smile(slice.smile(), floor_smile, &self.dense);
+                                memo.check = Some(slice.check);
+                            }
+                            slice.correction_memo = Some(Box::new(memo));
+                            moved
+                        }
+                    };
+                    slice.correction_key = Some(key);
                     changed[i] |= moved;
                     previous_moved = moved;
                 }
@@ -735,6 +797,11 @@ impl UnderlyingSurface {
             }
             if config.calendar_constraints {
                 previous = Some((slice.params, slice.correction.clone()));
+            }
+        }
+        for (b, targets) in books.iter_mut().zip(own) {
+            if let Some(s) = b.slice.as_mut() {
+                s.own_targets = Some(targets);
             }
         }
     }
@@ -911,8 +978,11 @@ fn fit_expiry(
         },
         constrained: Vec::new(),
         butterfly_memo: None,
+        resolved: None,
+        own_targets: None,
         correction: Correction::none(),
         correction_key: None,
+        correction_memo: None,
     }
 }
 
@@ -1076,14 +1146,21 @@ pub fn repair_slice(
     previous: Option<&SviRaw>,
     grid: &[f64],
 ) -> (SviRaw, Repair, ArbitrageCheck) {
-    repair_slice_cached(raw, previous, grid, &mut None)
+    let floor = previous.map(|p| on_grid(p, grid));
+    repair_slice_cached(raw, floor.as_deref(), grid, &mut None)
 }
 
-/// [`repair_slice`] with the butterfly repair of `raw` (which does not depend on `previous`) remembered in
-/// `memo` as `(raw, repaired, blend)`: a cascade that only moves the floor does not bisect again.
+/// A slice's total variance at the points of `grid`.
+fn on_grid(params: &SviRaw, grid: &[f64]) -> Vec<f64> {
+    grid.iter().map(|&k| params.total_variance(k)).collect()
+}
+
+/// [`repair_slice`] with the previous slice given by its total variance at the grid's points (`floor`),
+/// and the butterfly repair of `raw` (which does not depend on the floor) remembered in `memo` as `(raw,
+/// repaired, blend)`: a cascade that only moves the floor does not bisect again.
 fn repair_slice_cached(
     raw: &SviRaw,
-    previous: Option<&SviRaw>,
+    previous: Option<&[f64]>,
     grid: &[f64],
     memo: &mut Option<(SviRaw, SviRaw, f64)>,
 ) -> (SviRaw, Repair, ArbitrageCheck) {
@@ -1111,8 +1188,8 @@ fn repair_slice_cached(
         // their curvature gap (measured on the real chains: 2e-8 at most).
         let shortfall = grid
             .iter()
-            .map(|&k| {
-                let w = floor.total_variance(k);
+            .zip(floor)
+            .map(|(&k, &w)| {
                 w + CALENDAR_MARGIN_RELATIVE * w + CALENDAR_MARGIN - p.total_variance(k)
             })
             .fold(0.0_f64, f64::max);
@@ -1120,16 +1197,13 @@ fn repair_slice_cached(
             let lift = shortfall;
             p.a += lift;
             repair.calendar_lift = lift;
-            let level = grid
-                .iter()
-                .map(|&k| floor.total_variance(k))
-                .fold(p.total_variance(0.0), f64::max);
+            let level = floor.iter().copied().fold(p.total_variance(0.0), f64::max);
             let (q, t) = repair_butterfly(&p, level, grid);
             p = q;
             repair.butterfly_blend = repair.butterfly_blend.max(t);
         }
     }
-    (p, repair, check_slice(&p, previous, grid))
+    (p, repair, scan_slice(&p, previous, grid).0)
 }
 
 /// What a slice's correction depends on besides its quotes and its floor: its SVI, the next slice's SVI
@@ -1139,6 +1213,56 @@ struct CorrectionKey {
     params: SviRaw,
     next: Option<SviRaw>,
     grid: (usize, f64, f64),
+}
+
+/// Everything a slice's correction fit reads ([`CorrectionInput`], the grid by its key), owned, and the
+/// smile's dense-grid checks against the floor once computed.
+#[derive(Debug, Clone, PartialEq)]
+struct CorrectionMemo {
+    svi: SviRaw,
+    own: Vec<Target>,
+    extra: Vec<Target>,
+    grid: (usize, f64, f64),
+    floor: Option<(SviRaw, Correction)>,
+    ceiling: Option<(SviRaw, Correction)>,
+    check: Option<ArbitrageCheck>,
+}
+
+impl CorrectionMemo {
+    fn of(input: &CorrectionInput<'_>, grid: (usize, f64, f64)) -> CorrectionMemo {
+        let owned = |b: &Option<Bound<'_>>| match b {
+            Some(Bound::Smile(s)) => Some((*s.svi, s.correction.clone())),
+            _ => None,
+        };
+        CorrectionMemo {
+            svi: *input.svi,
+            own: input.own.to_vec(),
+            extra: input.extra.to_vec(),
+            grid,
+            floor: owned(&input.floor),
+            ceiling: owned(&input.ceiling),
+            check: None,
+        }
+    }
+
+    /// Whether `input` is the one remembered, bit for bit (NaN never matches, nor a bound that is not a
+    /// smile).
+    fn matches(&self, input: &CorrectionInput<'_>, grid: (usize, f64, f64)) -> bool {
+        let same =
+            |memo: &Option<(SviRaw, Correction)>, bound: &Option<Bound<'_>>| match (memo, bound) {
+                (Some((svi, correction)), Some(Bound::Smile(s))) => {
+                    svi == s.svi && correction == s.correction
+                }
+                (None, None) => true,
+                _ => false,
+            };
+        self.svi == *input.svi
+            && self.grid == grid
+            && self.own == input.own
+            && self.extra == input.extra
+            && same(&self.floor, &input.floor)
+            && same(&self.ceiling, &input.ceiling)
+    }
 }
 
 /// The dense-grid checks of a smile against the previous (shorter) one: the corrections are evaluated only
@@ -1152,10 +1276,13 @@ pub fn check_smile(smile: Smile<'_>, previous: Option<Smile<'_>>, grid: &[f64]) 
         g_min_at: 0.0,
         calendar_violations: 0,
     };
+    // The grid is increasing: the smiles are read without a search per point.
+    let mut reader = smile.reader();
+    let mut previous_reader = previous.map(|p| p.reader());
     for &k in grid {
         let inside = |(lo, hi): (f64, f64)| k >= lo && k < hi;
         let (w, g) = if inside(own) {
-            let d = smile.derivatives(k);
+            let d = reader.derivatives(k);
             (d.w, durrleman_g(k, d))
         } else {
             smile.svi.total_variance_and_g(k)
@@ -1164,9 +1291,9 @@ pub fn check_smile(smile: Smile<'_>, previous: Option<Smile<'_>>, grid: &[f64]) 
             check.g_min = if g.is_nan() { f64::NEG_INFINITY } else { g };
             check.g_min_at = k;
         }
-        if let Some(p) = &previous {
+        if let (Some(p), Some(r)) = (&previous, previous_reader.as_mut()) {
             let floor = if inside(prev) {
-                p.total_variance(k)
+                r.total_variance(k)
             } else {
                 p.svi.total_variance(k)
             };
@@ -1180,26 +1307,28 @@ pub fn check_smile(smile: Smile<'_>, previous: Option<Smile<'_>>, grid: &[f64]) 
 
 /// The dense-grid checks of a final slice against the previous (shorter) one.
 pub fn check_slice(params: &SviRaw, previous: Option<&SviRaw>, grid: &[f64]) -> ArbitrageCheck {
-    scan_slice(params, previous, grid).0
+    let floor = previous.map(|p| on_grid(p, grid));
+    scan_slice(params, floor.as_deref(), grid).0
 }
 
-/// The checks of [`check_slice`] and, in the same pass, whether the slice clears the previous one by the
-/// calendar margin everywhere on the grid.
-fn scan_slice(params: &SviRaw, previous: Option<&SviRaw>, grid: &[f64]) -> (ArbitrageCheck, bool) {
+/// The checks of [`check_slice`] (the previous slice given by its total variance at the grid's points)
+/// and, in the same pass, whether the slice clears the previous one by the calendar margin everywhere on
+/// the grid.
+fn scan_slice(params: &SviRaw, previous: Option<&[f64]>, grid: &[f64]) -> (ArbitrageCheck, bool) {
     let mut check = ArbitrageCheck {
         g_min: f64::INFINITY,
         g_min_at: 0.0,
         calendar_violations: 0,
     };
     let mut clear = true;
-    for &k in grid {
+    for (j, &k) in grid.iter().enumerate() {
         let (w, g) = params.total_variance_and_g(k);
         if g < check.g_min {
             check.g_min = g;
             check.g_min_at = k;
         }
         if let Some(prev) = previous {
-            let floor = prev.total_variance(k);
+            let floor = prev[j];
             if w < floor {
                 check.calendar_violations += 1;
             }

@@ -8,7 +8,7 @@ use rtm2m_market::Timestamp;
 use rtm2m_pricing::implied_vol_black76;
 use rtm2m_pricing::inverse::inverse_option;
 use rtm2m_pricing::OptionKind;
-use rtm2m_surface::correction::{fit_correction, CorrectionInput, Smile, Target};
+use rtm2m_surface::correction::{fit_correction, Bound, CorrectionInput, Smile, Target};
 use rtm2m_surface::forward::{Forward, ForwardSource};
 use rtm2m_surface::quotes::Exclusion;
 use rtm2m_surface::quotes::InstrumentQuote;
@@ -210,8 +210,8 @@ proptest! {
             own: &own,
             extra: &[],
             grid: &grid,
-            floor: Some(&floor),
-            ceiling: Some(&ceiling),
+            floor: Some(Bound::Function(&floor)),
+            ceiling: Some(Bound::Function(&ceiling)),
         });
         let smile = Smile { svi: &base, correction: &correction };
         let h = 1e-4;
