@@ -755,13 +755,16 @@ impl UnderlyingSurface {
                         floor: floor_smile.map(Bound::Smile),
                         ceiling: ceiling_smile.map(Bound::Smile),
                     };
-                    let memo = slice
-                        .correction_memo
-                        .take()
-                        .filter(|m| m.matches(&input, grid_key));
+                    let memo = slice.correction_memo.take().filter(|m| {
+                        m.matches(&input, grid_key)
+                            || (m.matches_below_the_ceiling(&input, grid_key)
+                                && stays_below(slice.smile(), ceiling_smile, &self.dense))
+                    });
                     let floor_corrected = previous.as_ref().is_some_and(|(_, c)| !c.is_zero());
                     let moved = match memo {
-                        // The same inputs as the last fit: the same correction, already the slice's.
+                        // The same inputs as the last fit, or the same but for the next expiry (its smile and
+                        // the ceiling targets of its quotes) with the smile still below that expiry's: the
+                        // correction stands, and so do its checks (the floor is the same).
                         Some(mut memo) => {
                             if previous_moved || floor_corrected || !slice.correction.is_zero() {
                                 slice.check = *memo.check.get_or_insert_with(|| {
@@ -1256,13 +1259,44 @@ impl CorrectionMemo {
                 (None, None) => true,
                 _ => false,
             };
-        self.svi == *input.svi
-            && self.grid == grid
-            && self.own == input.own
+        self.matches_below_the_ceiling(input, grid)
             && self.extra == input.extra
-            && same(&self.floor, &input.floor)
             && same(&self.ceiling, &input.ceiling)
     }
+
+    /// Whether `input` is the one remembered but for what comes from the next expiry (the ceiling smile
+    /// and the ceiling targets): the slice's SVI, own targets, floor and grid, bit for bit.
+    fn matches_below_the_ceiling(
+        &self,
+        input: &CorrectionInput<'_>,
+        grid: (usize, f64, f64),
+    ) -> bool {
+        let floor_same = match (&self.floor, &input.floor) {
+            (Some((svi, correction)), Some(Bound::Smile(s))) => {
+                svi == s.svi && correction == s.correction
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        self.svi == *input.svi && self.grid == grid && self.own == input.own && floor_same
+    }
+}
+
+/// Whether `smile` stays below `ceiling` (the next expiry's smile) on the dense grid by the margin a
+/// correction fit keeps, `10⁻⁷ + 10⁻⁵·w` (or by as much as its SVI does, when less): what a correction
+/// fit against that ceiling would guarantee there. Always without a ceiling.
+fn stays_below(smile: Smile<'_>, ceiling: Option<Smile<'_>>, grid: &[f64]) -> bool {
+    let Some(ceiling) = ceiling else {
+        return true;
+    };
+    let (mut own, mut above) = (smile.reader(), ceiling.reader());
+    grid.iter().all(|&k| {
+        let c = above.total_variance(k);
+        let svi_clearance = (c - smile.svi.total_variance(k)).max(0.0);
+        let margin = CALENDAR_MARGIN + CALENDAR_MARGIN_RELATIVE * c.abs();
+        // NaN fails.
+        own.total_variance(k) <= c - margin.min(svi_clearance)
+    })
 }
 
 /// The dense-grid checks of a smile against the previous (shorter) one: the corrections are evaluated only
