@@ -10,8 +10,9 @@
 use crate::calibrate::{CalendarBounds, FitData, FitOptions, FitResult, OuterBox, SliceFit};
 use crate::config::{FitTarget, SurfaceConfig};
 use crate::forward::Forward;
-use crate::quotes::{quote_ivs, Exclusion, InstrumentQuote, Mid, QuoteIvs};
+use crate::quotes::{quote_ivs, Exclusion, InstrumentQuote, Mid, PriceUnit, QuoteIvs};
 use crate::svi::SviRaw;
+use rtm2m_pricing::OptionKind;
 use serde::Serialize;
 
 /// How a slice's parameters were obtained.
@@ -91,6 +92,44 @@ pub struct SliceQuotes {
     pub ivs: Vec<QuoteIvs>,
     /// The quotes with an implied volatility of bid, ask and mid.
     pub points: FitPoints,
+    /// Per quote, what its implied volatilities were computed from and the results (`ivs`, and its band on
+    /// its own forward): a quote whose inputs are bit for bit the same is not inverted again.
+    memo: Vec<(IvInputs, QuoteIvs, OwnBand)>,
+}
+
+/// A quote's bid/ask implied volatilities on its own forward, when they are its band.
+type OwnBand = Option<(f64, f64)>;
+
+/// Everything [`quote_ivs`] and the own-forward band read of a quote, its forward, its time and the mid,
+/// the numbers as bits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct IvInputs {
+    kind: OptionKind,
+    unit: PriceUnit,
+    mid: Mid,
+    /// Strike, bid, ask, bid size, ask size, venue forward, forward, years to expiry.
+    numbers: [Option<u64>; 8],
+}
+
+impl IvInputs {
+    fn of(q: &InstrumentQuote, forward: f64, expiry_years: f64, mid: Mid) -> IvInputs {
+        let bits = |v: Option<f64>| v.map(f64::to_bits);
+        IvInputs {
+            kind: q.kind,
+            unit: q.unit,
+            mid,
+            numbers: [
+                bits(Some(q.strike)),
+                bits(q.bid),
+                bits(q.ask),
+                bits(q.bid_size),
+                bits(q.ask_size),
+                bits(q.venue_forward.as_ref().map(|(f, _)| *f)),
+                bits(Some(forward)),
+                bits(Some(expiry_years)),
+            ],
+        }
+    }
 }
 
 /// The largest relative distance from the slice's forward at which a quote's own venue forward is used for
@@ -107,6 +146,7 @@ pub fn prepare_quotes(
 ) {
     out.ivs.clear();
     out.points.clear();
+    let previous = std::mem::take(&mut out.memo);
     let t = expiry_years;
     for (i, q) in quotes.iter().enumerate() {
         let mid = match config.target {
@@ -114,7 +154,12 @@ pub fn prepare_quotes(
             FitTarget::MidPrice => Mid::Price,
             FitTarget::SizeWeightedMid => Mid::SizeWeightedPrice,
         };
-        let ivs = quote_ivs(q, forward.price, t, mid);
+        let inputs = IvInputs::of(q, forward.price, t, mid);
+        let (ivs, known_own) = match previous.get(i) {
+            Some(&(was, ivs, own)) if was == inputs => (ivs, Some(own)),
+            _ => (quote_ivs(q, forward.price, t, mid), None),
+        };
+        out.memo.push((inputs, ivs, None));
         out.ivs.push(ivs);
         if ivs.exclusion.is_some() {
             continue;
@@ -145,14 +190,18 @@ pub fn prepare_quotes(
         // The band as the venue reads it: against the forward the quote carries (Deribit's
         // `underlying_price` at the quote's own time, its IVs' reference), a few basis points from the
         // slice's when quotes are posted at different instants.
-        let own = q
-            .venue_forward
-            .as_ref()
-            .map(|(f, _)| *f)
-            .filter(|f| *f != forward.price && (f / forward.price - 1.0).abs() <= OWN_FORWARD_MAX)
-            .map(|f| quote_ivs(q, f, t, Mid::IvMidpoint))
-            .and_then(|o| Some((o.bid_iv?, o.ask_iv?)))
-            .filter(|(b, a)| b <= a);
+        let own = known_own.unwrap_or_else(|| {
+            q.venue_forward
+                .as_ref()
+                .map(|(f, _)| *f)
+                .filter(|f| {
+                    *f != forward.price && (f / forward.price - 1.0).abs() <= OWN_FORWARD_MAX
+                })
+                .map(|f| quote_ivs(q, f, t, Mid::IvMidpoint))
+                .and_then(|o| Some((o.bid_iv?, o.ask_iv?)))
+                .filter(|(b, a)| b <= a)
+        });
+        out.memo[i].2 = own;
         p.band.push(own.unwrap_or((bid, ask)));
     }
     // Size factor: the smaller of the two top-of-book sizes s against the slice's median s̃, as

@@ -605,11 +605,14 @@ impl UnderlyingSurface {
         // nothing.
         let mut previous: Option<SviRaw> = None;
         let mut previous_changed = false;
+        // The slices whose checks this pass recomputed (of their SVI alone).
+        let mut repaired = vec![false; n];
         for i in 0..n {
             let Some(slice) = books[i].slice.as_mut() else {
                 continue;
             };
             if changed[i] || previous_changed || slice.check.g_min.is_nan() {
+                repaired[i] = true;
                 // The previous slice on the dense grid, read by every scan below.
                 let floor_w = previous.map(|p| on_grid(&p, &self.dense));
                 let (mut raw, objective) = slice.resolved.unwrap_or((slice.raw, slice.objective));
@@ -664,7 +667,7 @@ impl UnderlyingSurface {
             }
         }
         if config.smile_correction {
-            self.correct_slices(&mut changed, config);
+            self.correct_slices(&mut changed, &repaired, config);
         }
         self.fit = Some(FitStamp {
             ts: now,
@@ -677,7 +680,10 @@ impl UnderlyingSurface {
     /// ([`crate::correction`]) toward the quotes its SVI leaves outside their bid/ask, between the previous
     /// expiry's final smile and the next expiry's SVI slice, then the dense-grid checks of the smile. A
     /// slice is corrected again only when its SVI, its quotes, its floor or its ceiling changed.
-    fn correct_slices(&mut self, changed: &mut [bool], config: &SurfaceConfig) {
+    ///
+    /// A slice the repairs checked again (of its SVI alone) is checked again as a smile when it or its
+    /// floor has a correction, even when its correction stands.
+    fn correct_slices(&mut self, changed: &mut [bool], repaired: &[bool], config: &SurfaceConfig) {
         let grid_key = (
             self.dense.len(),
             self.dense.first().copied().unwrap_or(0.0),
@@ -733,12 +739,33 @@ impl UnderlyingSurface {
                 });
                 // Only the floor moved: the correction stands while the smile stays above it.
                 let kept = !own_inputs_changed && {
-                    let check = check_smile(slice.smile(), floor_smile, &self.dense);
-                    let clear = check.calendar_violations == 0;
-                    if clear {
-                        slice.check = check;
+                    // The smile's own `g` on the grid is that of its last check, when the memo has one for
+                    // this SVI: only the calendar condition needs the new floor.
+                    let g_known = slice
+                        .correction_memo
+                        .as_ref()
+                        .filter(|m| m.svi == slice.params && m.grid == grid_key)
+                        .and_then(|m| m.check);
+                    match g_known {
+                        Some(known) => {
+                            let clear = clears_floor(slice.smile(), floor_smile, &self.dense);
+                            if clear {
+                                slice.check = ArbitrageCheck {
+                                    calendar_violations: 0,
+                                    ..known
+                                };
+                            }
+                            clear
+                        }
+                        None => {
+                            let check = check_smile(slice.smile(), floor_smile, &self.dense);
+                            let clear = check.calendar_violations == 0;
+                            if clear {
+                                slice.check = check;
+                            }
+                            clear
+                        }
                     }
-                    clear
                 };
                 if kept {
                     previous_moved = false;
@@ -755,13 +782,16 @@ impl UnderlyingSurface {
                         floor: floor_smile.map(Bound::Smile),
                         ceiling: ceiling_smile.map(Bound::Smile),
                     };
-                    let memo = slice
-                        .correction_memo
-                        .take()
-                        .filter(|m| m.matches(&input, grid_key));
+                    let memo = slice.correction_memo.take().filter(|m| {
+                        m.matches(&input, grid_key)
+                            || (m.matches_below_the_ceiling(&input, grid_key)
+                                && stays_below(slice.smile(), ceiling_smile, &self.dense))
+                    });
                     let floor_corrected = previous.as_ref().is_some_and(|(_, c)| !c.is_zero());
                     let moved = match memo {
-                        // The same inputs as the last fit: the same correction, already the slice's.
+                        // The same inputs as the last fit, or the same but for the next expiry (its smile and
+                        // the ceiling targets of its quotes) with the smile still below that expiry's: the
+                        // correction stands, and so do its checks (the floor is the same).
                         Some(mut memo) => {
                             if previous_moved || floor_corrected || !slice.correction.is_zero() {
                                 slice.check = *memo.check.get_or_insert_with(|| {
@@ -794,6 +824,14 @@ impl UnderlyingSurface {
                 }
             } else {
                 previous_moved = false;
+                let floor_corrected = previous.as_ref().is_some_and(|(_, c)| !c.is_zero());
+                if repaired[i] && (floor_corrected || !slice.correction.is_zero()) {
+                    let floor_smile = previous.as_ref().map(|(p, c)| Smile {
+                        svi: p,
+                        correction: c,
+                    });
+                    slice.check = check_smile(slice.smile(), floor_smile, &self.dense);
+                }
             }
             if config.calendar_constraints {
                 previous = Some((slice.params, slice.correction.clone()));
@@ -1256,13 +1294,57 @@ impl CorrectionMemo {
                 (None, None) => true,
                 _ => false,
             };
-        self.svi == *input.svi
-            && self.grid == grid
-            && self.own == input.own
+        self.matches_below_the_ceiling(input, grid)
             && self.extra == input.extra
-            && same(&self.floor, &input.floor)
             && same(&self.ceiling, &input.ceiling)
     }
+
+    /// Whether `input` is the one remembered but for what comes from the next expiry (the ceiling smile
+    /// and the ceiling targets): the slice's SVI, own targets, floor and grid, bit for bit.
+    fn matches_below_the_ceiling(
+        &self,
+        input: &CorrectionInput<'_>,
+        grid: (usize, f64, f64),
+    ) -> bool {
+        let floor_same = match (&self.floor, &input.floor) {
+            (Some((svi, correction)), Some(Bound::Smile(s))) => {
+                svi == s.svi && correction == s.correction
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        self.svi == *input.svi && self.grid == grid && self.own == input.own && floor_same
+    }
+}
+
+/// Whether `smile` is nowhere below `floor` on the grid: [`check_smile`]'s calendar condition alone (the
+/// same values compared, without `g`).
+fn clears_floor(smile: Smile<'_>, floor: Option<Smile<'_>>, grid: &[f64]) -> bool {
+    let Some(floor) = floor else {
+        return true;
+    };
+    let (mut own, mut below) = (smile.reader(), floor.reader());
+    !grid
+        .iter()
+        .any(|&k| own.total_variance(k) < below.total_variance(k))
+}
+
+/// Whether `smile` stays below `ceiling` (the next expiry's smile) on the dense grid by the margin a
+/// correction fit keeps, `10⁻⁷ + 10⁻⁵·w` (or by as much as its SVI does, when less): what a correction
+/// fit against that ceiling would guarantee there. Always without a ceiling.
+fn stays_below(smile: Smile<'_>, ceiling: Option<Smile<'_>>, grid: &[f64]) -> bool {
+    let Some(ceiling) = ceiling else {
+        return true;
+    };
+    let (mut correction, mut above) = (smile.correction.reader(), ceiling.reader());
+    grid.iter().all(|&k| {
+        let c = above.total_variance(k);
+        let svi = smile.svi.total_variance(k);
+        let svi_clearance = (c - svi).max(0.0);
+        let margin = CALENDAR_MARGIN + CALENDAR_MARGIN_RELATIVE * c.abs();
+        // NaN fails.
+        svi + correction.eval(k)[0] <= c - margin.min(svi_clearance)
+    })
 }
 
 /// The dense-grid checks of a smile against the previous (shorter) one: the corrections are evaluated only

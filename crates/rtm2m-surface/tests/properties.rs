@@ -551,3 +551,52 @@ fn refits_are_deterministic() {
     assert_eq!(first.len(), 3);
     assert_eq!(first, second);
 }
+
+/// Preparing an expiry's quotes again after one changed (its implied volatilities reused for the quotes
+/// that did not) gives the implied volatilities and fit points of preparing them afresh, bit for bit,
+/// whichever quote changed and whether its forward or time changed too.
+#[test]
+fn quotes_prepared_again_after_a_change_match_quotes_prepared_afresh() {
+    let (forward, days) = (70_000.0, 45);
+    let t = days as f64 / 365.0;
+    let chain: Vec<InstrumentQuote> = (0..15)
+        .flat_map(|i| {
+            let strike = 50_000.0 + 2_500.0 * i as f64;
+            let vol = 0.55 + 0.02 * ((i as f64 - 7.0) / 3.0).powi(2);
+            [OptionKind::Call, OptionKind::Put].map(|kind| {
+                let q = quote(kind, strike, days, forward, vol, 0.01, Some(5.0 + i as f64));
+                InstrumentQuote::from_event(&q).expect("a usable quote")
+            })
+        })
+        .collect();
+    let config = SurfaceConfig::default();
+    let fwd = |price: f64| Forward {
+        price,
+        source: ForwardSource::Future,
+        spread_rel: None,
+    };
+    let mut reused = SliceQuotes::default();
+    prepare_quotes(&chain, &fwd(forward), t, &config, &mut reused);
+    for changed in [0, 7, 29] {
+        let mut quotes = chain.clone();
+        quotes[changed].bid = quotes[changed].bid.map(|b| b + 0.0005);
+        quotes[changed].ask_size = Some(0.5);
+        for (f, t) in [(forward, t), (forward, t * 1.01), (forward * 1.001, t)] {
+            prepare_quotes(&quotes, &fwd(f), t, &config, &mut reused);
+            let mut afresh = SliceQuotes::default();
+            prepare_quotes(&quotes, &fwd(f), t, &config, &mut afresh);
+            assert_eq!(reused, afresh, "quote {changed}, forward {f}, t {t}");
+            assert_ne!(reused.ivs, {
+                let mut before = SliceQuotes::default();
+                prepare_quotes(
+                    &chain,
+                    &fwd(forward),
+                    days as f64 / 365.0,
+                    &config,
+                    &mut before,
+                );
+                before.ivs
+            });
+        }
+    }
+}

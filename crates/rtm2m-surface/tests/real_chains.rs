@@ -9,7 +9,7 @@ use rtm2m_pricing::inverse::inverse_option;
 use rtm2m_pricing::OptionKind;
 use rtm2m_surface::forward::{parity_forward, ForwardSource};
 use rtm2m_surface::quotes::InstrumentQuote;
-use rtm2m_surface::surface::expiry_years;
+use rtm2m_surface::surface::{check_smile, expiry_years};
 use rtm2m_surface::{StaleParams, SurfaceConfig, SurfaceEngine, UnderlyingSurface};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -325,6 +325,122 @@ fn g_by_differences(surface: &UnderlyingSurface, expiry: Timestamp, k: f64) -> f
     let d2 = (wp - 2.0 * w + wm) / (h * h);
     // Gatheral & Jacquier (2014), eq. 2.1.
     (1.0 - k * d1 / (2.0 * w)).powi(2) - d1 * d1 / 4.0 * (1.0 / w + 0.25) + d2 / 2.0
+}
+
+/// No butterfly arbitrage (`g` by differences) nor calendar arbitrage (adjacent smiles compared) on a
+/// uniform grid of `points` over the underlying's quoted `k`, and none on the surface's own dense grid.
+fn assert_free_of_arbitrage(surface: &UnderlyingSurface, points: usize, what: &str) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for book in surface.books() {
+        if let Some(s) = &book.slice {
+            for q in &book.quotes {
+                let k = (q.strike / s.forward.price).ln();
+                lo = lo.min(k);
+                hi = hi.max(k);
+            }
+        }
+    }
+    let grid: Vec<f64> = (0..points)
+        .map(|i| lo + (hi - lo) * i as f64 / (points - 1) as f64)
+        .collect();
+    let slices: Vec<_> = surface.slices().collect();
+    for (i, s) in slices.iter().enumerate() {
+        // The reported checks are those of the final smile, however the refit reached them.
+        let previous = i.checked_sub(1).map(|p| slices[p].smile());
+        let fresh = check_smile(s.smile(), previous, surface.dense_grid());
+        assert!(
+            s.check == fresh,
+            "{what}: {} {}: {:?}, the smile's: {fresh:?}",
+            surface.underlying,
+            s.expiry,
+            s.check
+        );
+        assert!(
+            s.check.g_min >= 0.0 && s.check.calendar_violations == 0,
+            "{what}: {} {}: {:?}",
+            surface.underlying,
+            s.expiry,
+            s.check
+        );
+        let g_min = grid
+            .iter()
+            .map(|&k| g_by_differences(surface, s.expiry, k))
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            g_min >= -1e-6,
+            "{what}: {} {}: g = {g_min}",
+            surface.underlying,
+            s.expiry
+        );
+    }
+    for pair in slices.windows(2) {
+        let worst = grid
+            .iter()
+            .map(|&k| pair[0].smile().total_variance(k) - pair[1].smile().total_variance(k))
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert!(
+            worst <= 0.0,
+            "{what}: {} {} below {} by {worst:e}",
+            surface.underlying,
+            pair[1].expiry,
+            pair[0].expiry
+        );
+    }
+}
+
+/// The incremental refit after one quote change (which refits that expiry, re-corrects what its change
+/// reaches and keeps the other corrections where they still clear their neighbours) leaves the surface
+/// free of arbitrage, for a quote of every expiry in turn, moved and moved back.
+#[test]
+fn one_quote_refits_keep_the_surface_free_of_arbitrage() {
+    let Some(shared) = shared() else { return };
+    for name in [
+        "deribit_options_snapshot_20260206T043012Z.csv",
+        "deribit_options_snapshot_20260205T212937Z.csv",
+    ] {
+        let path = shared.join("data/deribit_svcj_snapshots").join(name);
+        let events = import_file(Format::DeribitSnapshot, &path)
+            .expect("the snapshot imports")
+            .events;
+        let (mut engine, now) = fitted(&events, SurfaceConfig::default());
+        // The first two-sided quote of each expiry of each underlying.
+        let mut chosen: Vec<OptionQuote> = Vec::new();
+        for e in &events {
+            if let Event::OptionQuote(q) = e {
+                let two_sided =
+                    matches!((q.bid, q.ask), (Some(b), Some(a)) if b > 0.0 && a > b + 0.001);
+                if two_sided
+                    && !chosen
+                        .iter()
+                        .any(|c| c.underlying == q.underlying && c.expiry == q.expiry)
+                {
+                    chosen.push(q.clone());
+                }
+            }
+        }
+        for q in &chosen {
+            // A tick up, a quote far below (which pulls its slice down under the shorter expiry's
+            // correction), and back.
+            for step in 0..3 {
+                let mut changed = q.clone();
+                match step {
+                    0 => changed.bid = changed.bid.map(|b| b + 0.0005),
+                    1 => {
+                        changed.bid = changed.bid.map(|b| 0.3 * b);
+                        changed.ask = changed.bid.map(|b| b + 0.0005);
+                    }
+                    _ => {}
+                }
+                engine
+                    .apply(&Event::OptionQuote(changed))
+                    .expect("a real quote applies");
+                engine.refit(now);
+                let surface = engine.surface(&q.underlying).expect("a fitted underlying");
+                let what = format!("{name} after {} (change {step})", q.instrument);
+                assert_free_of_arbitrage(surface, 1001, &what);
+            }
+        }
+    }
 }
 
 #[test]
