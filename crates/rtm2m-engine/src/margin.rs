@@ -250,20 +250,38 @@ pub(crate) fn sum_block<T: Lane, const N: usize>(
 }
 
 /// `out = Σ_k size_k·row_k` over the terms on grid underlying `g` (`out` and the rows are `width` long, a
-/// multiple of [`PAD`]), in register blocks so the sums never leave the registers.
+/// multiple of [`PAD`]), in register blocks so the sums never leave the registers: blocks of `BLOCK`
+/// points while more than `TAIL` remain, then the rest (at most `TAIL`, at most 96) in one block. The f64
+/// pass uses blocks of 32 and a tail of 24; the f32 screen (`crate::screen`) blocks of 64 and a tail of 96.
 #[inline(always)]
-fn sum_rows(terms: &[(usize, f64, u8)], g: u8, points: &[f64], width: usize, out: &mut [f64]) {
+pub(crate) fn sum_rows<T: Lane, const BLOCK: usize, const TAIL: usize>(
+    terms: &[(usize, f64, u8)],
+    g: u8,
+    points: &[T],
+    width: usize,
+    out: &mut [T],
+) {
     debug_assert!(width.is_multiple_of(PAD) && out.len() == width);
     let mut start = 0;
-    while start + BLOCK <= width {
+    while width - start > TAIL {
         sum_block::<_, BLOCK>(terms, g, points, width, start, out);
         start += BLOCK;
     }
+    // Arms beyond `TAIL` are constant-false and compiled out of each instance.
     match width - start {
         0 => {}
         8 => sum_block::<_, 8>(terms, g, points, width, start, out),
         16 => sum_block::<_, 16>(terms, g, points, width, start, out),
         24 => sum_block::<_, 24>(terms, g, points, width, start, out),
+        32 if TAIL >= 32 => sum_block::<_, 32>(terms, g, points, width, start, out),
+        40 if TAIL >= 40 => sum_block::<_, 40>(terms, g, points, width, start, out),
+        48 if TAIL >= 48 => sum_block::<_, 48>(terms, g, points, width, start, out),
+        56 if TAIL >= 56 => sum_block::<_, 56>(terms, g, points, width, start, out),
+        64 if TAIL >= 64 => sum_block::<_, 64>(terms, g, points, width, start, out),
+        72 if TAIL >= 72 => sum_block::<_, 72>(terms, g, points, width, start, out),
+        80 if TAIL >= 80 => sum_block::<_, 80>(terms, g, points, width, start, out),
+        88 if TAIL >= 88 => sum_block::<_, 88>(terms, g, points, width, start, out),
+        96 if TAIL >= 96 => sum_block::<_, 96>(terms, g, points, width, start, out),
         r => unreachable!("width {width} leaves {r} points, not a multiple of {PAD}"),
     }
 }
@@ -300,7 +318,7 @@ fn worst_loss_points(
     let mut bits = held;
     while bits != 0 {
         let g = bits.trailing_zeros() as usize;
-        sum_rows(
+        sum_rows::<_, BLOCK, 24>(
             terms,
             g as u8,
             points,

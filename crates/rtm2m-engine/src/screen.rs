@@ -21,7 +21,7 @@
 //! and operation, an absolute term in `E`, and `E` carries a slack of `2⁻⁴⁰·B` for the f64 rounding of the
 //! bound and of the threshold themselves.
 
-use crate::margin::{sum_block, PointLayout};
+use crate::margin::{sum_rows, PointLayout};
 
 /// Candidates settled exactly before the screen gives up (the caller then takes the f64 pass).
 const CANDIDATES_MAX: usize = 16;
@@ -103,33 +103,6 @@ pub(crate) struct ScreenScratch {
     candidates: Vec<u32>,
     /// Exact point sums already computed: (underlying, point, value).
     memo: Vec<(u8, u32, f64)>,
-}
-
-/// `out = Σ_k size_k·row_k` in f32 over the terms on `g` (`width` a multiple of 8, at most 96 points per
-/// pass).
-#[inline(always)]
-fn sum_rows(terms: &[(usize, f64, u8)], g: u8, rows: &[f32], width: usize, out: &mut [f32]) {
-    let mut start = 0;
-    while width - start > 96 {
-        sum_block::<_, 64>(terms, g, rows, width, start, out);
-        start += 64;
-    }
-    match width - start {
-        0 => {}
-        8 => sum_block::<_, 8>(terms, g, rows, width, start, out),
-        16 => sum_block::<_, 16>(terms, g, rows, width, start, out),
-        24 => sum_block::<_, 24>(terms, g, rows, width, start, out),
-        32 => sum_block::<_, 32>(terms, g, rows, width, start, out),
-        40 => sum_block::<_, 40>(terms, g, rows, width, start, out),
-        48 => sum_block::<_, 48>(terms, g, rows, width, start, out),
-        56 => sum_block::<_, 56>(terms, g, rows, width, start, out),
-        64 => sum_block::<_, 64>(terms, g, rows, width, start, out),
-        72 => sum_block::<_, 72>(terms, g, rows, width, start, out),
-        80 => sum_block::<_, 80>(terms, g, rows, width, start, out),
-        88 => sum_block::<_, 88>(terms, g, rows, width, start, out),
-        96 => sum_block::<_, 96>(terms, g, rows, width, start, out),
-        r => unreachable!("width {width} leaves {r} points, not a multiple of 8"),
-    }
 }
 
 /// The exact `D_g[p]` of the reference: `Σ size·row[p]` over the terms on `g`, in term order from 0
@@ -386,7 +359,7 @@ fn screen<const AVX2: bool>(
         s.sums.resize(2 * stride, 0.0);
     }
     for (k, &g) in slot_of[..held].iter().enumerate() {
-        sum_rows(
+        sum_rows::<_, 64, 96>(
             terms,
             g,
             rows.single,
