@@ -596,25 +596,35 @@ pub(crate) fn account_margin(
     let (mut oracle_im, mut basis) = (0.0, 0.0);
     // One branch-free pass: options and spot carry no entry price (0), so `size·(price − entry)` is their
     // value and a future's or perpetual's unrealised P&L alike; the contingencies per unit were computed
-    // with the valuations.
-    for pos in &a.positions {
+    // with the valuations. The terms are written in one `extend` (one capacity check); an instrument not
+    // valued (its figures are then unused) is looked up after the pass.
+    let (vals, greeks) = (&inst.val[..], &mut s.greeks[..]);
+    let mut valued = true;
+    s.terms.extend(a.positions.iter().map(|pos| {
         let i = pos.inst as usize;
-        let v = &inst.val[i];
-        if !v.ok {
-            let why = inst.failure[i].as_deref().unwrap_or(
-                "no valuation yet (no index tick of its underlying since it was listed)",
-            );
-            return Computed::Unpriced(format!("{}: {why}", inst.names[i]));
-        }
+        let v = &vals[i];
+        valued &= v.ok;
         let size = pos.size;
         equity += size * (v.price_usd - pos.entry_usd);
-        s.terms.push((i, size, v.grid));
         oracle_im += size.abs() * v.oracle_im_usd_per_unit;
         basis += size.abs() * v.basis_usd_per_unit;
-        let t = &mut s.greeks[v.grid as usize];
+        let t = &mut greeks[v.grid as usize];
         t.0 += size * v.delta_coin;
         t.1 += size * v.gamma_per_usd;
         t.2 = v.index_usd;
+        (i, size, v.grid)
+    }));
+    if !valued {
+        let i = a
+            .positions
+            .iter()
+            .map(|pos| pos.inst as usize)
+            .find(|&i| !vals[i].ok)
+            .expect("a position not valued");
+        let why = inst.failure[i]
+            .as_deref()
+            .unwrap_or("no valuation yet (no index tick of its underlying since it was listed)");
+        return Computed::Unpriced(format!("{}: {why}", inst.names[i]));
     }
     let mut total = 0.0;
     for &(asset, amount) in &a.collateral {
