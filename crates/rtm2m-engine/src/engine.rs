@@ -386,6 +386,92 @@ fn prefetch(p: *const u8) {
     let _ = p;
 }
 
+/// What a tick derives for a part of an underlying's instruments, in the part's order: each one's
+/// valuation (or why it has none), and for those valued their unit rows (f64 and f32, `PointLayout::width`
+/// values each, at the valued ones' places) and the rows' screen bounds.
+struct PricedPart {
+    outcomes: Vec<(Valuation, Option<String>)>,
+    rows: Vec<f64>,
+    rows32: Vec<f32>,
+    bounds: Vec<f64>,
+}
+
+/// Derives a [`PricedPart`] for the instruments `ids` (grid underlying `g`, oracle confidence `confidence`)
+/// from their risk arrays `risk`.
+fn price_part(
+    ids: &[u32],
+    risk: Result<MarketRisk, MarginError>,
+    inst: &Instruments,
+    points: &PointLayout,
+    p: &Rtm2mParams,
+    g: usize,
+    confidence: f64,
+) -> PricedPart {
+    let w = points.width;
+    let mut part = PricedPart {
+        outcomes: Vec::with_capacity(ids.len()),
+        rows: vec![0.0; ids.len() * w],
+        rows32: vec![0.0; ids.len() * w],
+        bounds: vec![0.0; ids.len()],
+    };
+    for (k, &id) in ids.iter().enumerate() {
+        let i = id as usize;
+        let outcome = risk.as_ref().map_err(reason_of).and_then(|r| {
+            r.index_of("", &inst.names[i])
+                .map(|j| (r, j))
+                .map_err(|e| reason_of(&e))
+        });
+        match outcome {
+            Ok((r, j)) => {
+                let u = &r.instruments[j];
+                let s = u.index_usd;
+                // Basis/roll contingency (Deribit PM roll-shock form): S·max(min, per_year·T), T = 0 for a
+                // perpetual; settled futures (T = 0) carry none.
+                let basis_usd_per_unit = match inst.class[i] {
+                    Class::Perpetual => s * p.roll_move_min.max(0.0),
+                    Class::Future if u.expiry_years > 0.0 => {
+                        s * p.roll_move_min.max(p.roll_move_per_year * u.expiry_years)
+                    }
+                    _ => 0.0,
+                };
+                let oracle_im_usd_per_unit = if confidence < p.oracle_threshold {
+                    (1.0 - confidence.max(0.0)) * p.oracle_factor * s
+                } else {
+                    0.0
+                };
+                part.outcomes.push((
+                    Valuation {
+                        ok: true,
+                        grid: g as u8,
+                        price_usd: u.price_usd,
+                        index_usd: s,
+                        delta_coin: u.greeks.delta_coin,
+                        gamma_per_usd: u.greeks.gamma_per_usd,
+                        expiry_years: u.expiry_years,
+                        basis_usd_per_unit,
+                        oracle_im_usd_per_unit,
+                    },
+                    None,
+                ));
+                let row = &mut part.rows[k * w..(k + 1) * w];
+                points.compress(g, r.array(j), row);
+                for (x32, &x) in part.rows32[k * w..(k + 1) * w].iter_mut().zip(&*row) {
+                    *x32 = x as f32;
+                }
+                part.bounds[k] = points.row_bound(g, row);
+            }
+            Err(reason) => part.outcomes.push((
+                Valuation {
+                    grid: g as u8,
+                    ..Valuation::default()
+                },
+                Some(reason),
+            )),
+        }
+    }
+    part
+}
+
 /// What margining reads of an engine `$e` besides the accounts, borrowed field by field (a method would
 /// borrow the whole engine).
 macro_rules! market_view {
@@ -573,81 +659,41 @@ impl Engine {
             by_name: &self.inst.by_name,
             iv: &self.inst.iv,
         };
-        let names = &self.inst.names;
-        let grid = &self.model.grid;
-        let build = |c: &[u32]| {
-            MarketRisk::build(
+        // One scenario grid for every part (its labels are formatted once per tick, not once per part).
+        let scenario_grid = std::sync::Arc::new(ScenarioGrid::build(&self.model.grid, &market));
+        let inst = &self.inst;
+        let (points, p) = (&self.points, &self.model);
+        let confidence = self.assets[self.grid_asset[g] as usize].confidence;
+        // Each part values its instruments and derives their rows, f32 copies and bounds in parallel; only
+        // the copy into the instrument table below is serial.
+        let price = |c: &[u32]| {
+            let risk = MarketRisk::build_on(
                 &market,
                 &vols,
-                grid,
-                c.iter().map(|&i| names[i as usize].as_str()),
-            )
+                &p.grid,
+                scenario_grid.clone(),
+                c.iter().map(|&i| inst.names[i as usize].as_str()),
+            );
+            price_part(c, risk, inst, points, p, g, confidence)
         };
-        let risks: Vec<Result<MarketRisk, MarginError>> = match &self.pool {
+        let parts: Vec<PricedPart> = match &self.pool {
             Some(pool) if ids.len() > chunk => {
-                pool.install(|| ids.par_chunks(chunk).map(build).collect())
+                pool.install(|| ids.par_chunks(chunk).map(price).collect())
             }
-            _ => ids.chunks(chunk.max(1)).map(build).collect(),
+            _ => ids.chunks(chunk.max(1)).map(price).collect(),
         };
-        let n = self.grid.len();
         let w = self.points.width;
-        let p = &self.model;
-        let confidence = self.assets[self.grid_asset[g] as usize].confidence;
-        for (c, risk) in ids.chunks(chunk.max(1)).zip(risks) {
-            for &id in c {
+        for (c, part) in ids.chunks(chunk.max(1)).zip(parts) {
+            for (k, (&id, (val, failure))) in c.iter().zip(part.outcomes).enumerate() {
                 let i = id as usize;
-                let outcome = risk.as_ref().map_err(reason_of).and_then(|r| {
-                    r.index_of("", &self.inst.names[i])
-                        .map(|j| (r, j))
-                        .map_err(|e| reason_of(&e))
-                });
-                match outcome {
-                    Ok((r, j)) => {
-                        debug_assert_eq!(r.scenario_count(), n);
-                        let u = &r.instruments[j];
-                        let s = u.index_usd;
-                        // Basis/roll contingency (Deribit PM roll-shock form): S·max(min, per_year·T), T = 0
-                        // for a perpetual; settled futures (T = 0) carry none.
-                        let basis_usd_per_unit = match self.inst.class[i] {
-                            Class::Perpetual => s * p.roll_move_min.max(0.0),
-                            Class::Future if u.expiry_years > 0.0 => {
-                                s * p.roll_move_min.max(p.roll_move_per_year * u.expiry_years)
-                            }
-                            _ => 0.0,
-                        };
-                        let oracle_im_usd_per_unit = if confidence < p.oracle_threshold {
-                            (1.0 - confidence.max(0.0)) * p.oracle_factor * s
-                        } else {
-                            0.0
-                        };
-                        self.inst.val[i] = Valuation {
-                            ok: true,
-                            grid: g as u8,
-                            price_usd: u.price_usd,
-                            index_usd: s,
-                            delta_coin: u.greeks.delta_coin,
-                            gamma_per_usd: u.greeks.gamma_per_usd,
-                            expiry_years: u.expiry_years,
-                            basis_usd_per_unit,
-                            oracle_im_usd_per_unit,
-                        };
-                        self.inst.failure[i] = None;
-                        let row = &mut self.inst.arrays[i * w..(i + 1) * w];
-                        self.points.compress(g, r.array(j), row);
-                        for (x32, &x) in
-                            self.inst.arrays32[i * w..(i + 1) * w].iter_mut().zip(&*row)
-                        {
-                            *x32 = x as f32;
-                        }
-                        self.inst.bounds[i] = self.points.row_bound(g, row);
-                    }
-                    Err(reason) => {
-                        self.inst.val[i] = Valuation {
-                            grid: g as u8,
-                            ..Valuation::default()
-                        };
-                        self.inst.failure[i] = Some(reason);
-                    }
+                self.inst.val[i] = val;
+                self.inst.failure[i] = failure;
+                if val.ok {
+                    self.inst.arrays[i * w..(i + 1) * w]
+                        .copy_from_slice(&part.rows[k * w..(k + 1) * w]);
+                    self.inst.arrays32[i * w..(i + 1) * w]
+                        .copy_from_slice(&part.rows32[k * w..(k + 1) * w]);
+                    self.inst.bounds[i] = part.bounds[k];
                 }
             }
         }

@@ -22,6 +22,7 @@ use rtm2m_pricing::{black76_price, OptionKind};
 use serde::Serialize;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Greeks of one unit, with respect to the underlying's index, in USD.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -104,8 +105,8 @@ enum Failure {
 /// Instruments valued on one market snapshot, with their risk arrays over one grid.
 #[derive(Debug, Clone)]
 pub struct MarketRisk {
-    /// The scenario grid.
-    pub grid: ScenarioGrid,
+    /// The scenario grid (shared: [`MarketRisk::build_on`] lets several builds on one market use one grid).
+    pub grid: Arc<ScenarioGrid>,
     /// Valued instruments.
     pub instruments: Vec<PricedInstrument>,
     /// Risk arrays, flat: instrument i's one-unit P&L per scenario is
@@ -697,6 +698,19 @@ impl MarketRisk {
         params: &GridParams,
         names: impl IntoIterator<Item = &'a str>,
     ) -> Result<MarketRisk, MarginError> {
+        let grid = Arc::new(ScenarioGrid::build(params, market));
+        MarketRisk::build_on(market, vols, params, grid, names)
+    }
+
+    /// [`MarketRisk::build`] on `grid`, which must be `ScenarioGrid::build(params, market)`: callers that
+    /// value the instruments of one market in several parts (in parallel) build the grid once.
+    pub fn build_on<'a>(
+        market: &MarketSnapshot,
+        vols: &dyn VolSource,
+        params: &GridParams,
+        grid: Arc<ScenarioGrid>,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<MarketRisk, MarginError> {
         let as_of = market
             .as_of_unix_s()
             .map_err(|reason| MarginError::InvalidInput {
@@ -705,7 +719,6 @@ impl MarketRisk {
                 field: "as_of",
                 reason,
             })?;
-        let grid = ScenarioGrid::build(params, market);
         let n = grid.len();
         let names = names.into_iter();
         let expected = names.size_hint().0;
@@ -797,33 +810,33 @@ impl MarketRisk {
     /// Index of instrument `name` in [`MarketRisk::instruments`], or why it has none, naming `account` and the
     /// position.
     pub fn index_of(&self, account: &str, name: &str) -> Result<usize, MarginError> {
-        let position = format!("position {name}");
+        let position = || format!("position {name}");
         match self.by_name.get(name) {
             Some(Ok(i)) => Ok(*i),
             None => Err(MarginError::MissingMarketData {
                 account: account.into(),
-                position,
+                position: position(),
                 what: "instrument was not valued on this market (not among the names given)".into(),
             }),
             Some(Err(f)) => Err(match f.clone() {
                 Failure::Unknown(reason) => MarginError::UnknownInstrument {
                     account: account.into(),
-                    position,
+                    position: position(),
                     reason,
                 },
                 Failure::Expired(reason) => MarginError::Expired {
                     account: account.into(),
-                    position,
+                    position: position(),
                     reason,
                 },
                 Failure::Missing(what) => MarginError::MissingMarketData {
                     account: account.into(),
-                    position,
+                    position: position(),
                     what,
                 },
                 Failure::Invalid(field, reason) => MarginError::InvalidInput {
                     account: account.into(),
-                    position,
+                    position: position(),
                     field,
                     reason,
                 },
