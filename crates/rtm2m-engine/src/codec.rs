@@ -454,6 +454,7 @@ impl Engine {
                 naked_coins: Default::default(),
                 computed,
                 published,
+                screen: None,
             });
             e.refresh_derived(a);
         }

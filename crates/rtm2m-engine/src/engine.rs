@@ -19,7 +19,9 @@ use crate::event::{
     parse_input, Fill, Input, InputKind, LiquidationAlertOut, MarginOut, MarkOut, Output,
     RejectedOut, Status, StatusOut, Transfer, FORMAT_VERSION,
 };
-use crate::margin::{account_margin, naked_coins, MarketView, PointLayout, Scratch};
+use crate::margin::{
+    account_margin, account_margin_tick, naked_coins, MarketView, PointLayout, Scratch,
+};
 use crate::state::{
     AccountState, AssetState, Basis, BitSet, Class, Computed, Figures, Instruments, NameMap,
     Position, Published, UnderlyingMarket, Valuation,
@@ -255,8 +257,11 @@ fn decide(
     (computed, published)
 }
 
-/// Stores a [`Change`] decided for `acct`: its margin, and its published figures when it published.
+/// Stores a [`Change`] decided for `acct`: its margin, and its published figures when it published. Drops
+/// its screen memo: only a tick, which stores it after, keeps one (every change of the account's positions
+/// or collateral is followed by a margin stored here).
 fn store(acct: &mut AccountState, (computed, published): Change) {
+    acct.screen = None;
     acct.computed = computed;
     if published.is_some() {
         acct.published = published;
@@ -295,9 +300,10 @@ fn margin_many(
                 prefetch_instruments(&slice[ahead as usize - first], view);
             }
             let acct = &mut slice[a as usize - first];
-            let computed = account_margin(acct, view, s, false);
+            let (computed, memo) = account_margin_tick(acct, view, s);
             let change = decide(acct, computed, publishing, &mut outputs);
             store(acct, change);
+            acct.screen = memo;
         }
         outputs
     };
@@ -394,6 +400,8 @@ struct PricedPart {
     rows: Vec<f64>,
     rows32: Vec<f32>,
     bounds: Vec<f64>,
+    /// How far each valued row moved from the one it replaces (`Instruments::drift`).
+    drift: Vec<f64>,
 }
 
 /// Derives a [`PricedPart`] for the instruments `ids` (grid underlying `g`, oracle confidence `confidence`)
@@ -413,6 +421,7 @@ fn price_part(
         rows: vec![0.0; ids.len() * w],
         rows32: vec![0.0; ids.len() * w],
         bounds: vec![0.0; ids.len()],
+        drift: vec![f64::INFINITY; ids.len()],
     };
     for (k, &id) in ids.iter().enumerate() {
         let i = id as usize;
@@ -459,6 +468,7 @@ fn price_part(
                     *x32 = x as f32;
                 }
                 part.bounds[k] = points.row_bound(g, row);
+                part.drift[k] = points.row_drift(g, &inst.arrays[i * w..(i + 1) * w], row);
             }
             Err(reason) => part.outcomes.push((
                 Valuation {
@@ -683,11 +693,13 @@ impl Engine {
             _ => ids.chunks(chunk.max(1)).map(price).collect(),
         };
         let w = self.points.width;
+        self.inst.repriced[g] = self.inst.repriced[g].wrapping_add(1);
         for (c, part) in ids.chunks(chunk.max(1)).zip(parts) {
             for (k, (&id, (val, failure))) in c.iter().zip(part.outcomes).enumerate() {
                 let i = id as usize;
                 self.inst.val[i] = val;
                 self.inst.failure[i] = failure;
+                self.inst.drift[i] = part.drift[k];
                 if val.ok {
                     self.inst.arrays[i * w..(i + 1) * w]
                         .copy_from_slice(&part.rows[k * w..(k + 1) * w]);
@@ -1393,6 +1405,7 @@ impl Engine {
             naked_coins: Default::default(),
             computed: Computed::None,
             published: None,
+            screen: None,
         });
         self.account_by_id.insert(a.id.as_str().into(), idx as u32);
         self.refresh_derived(idx);
@@ -1537,6 +1550,12 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// How many accounts hold a screen memo from their last tick (`crate::screen::ScreenMemo`): a
+    /// diagnostic of how much of the next tick can reuse the last one's screen.
+    pub fn screen_memos(&self) -> usize {
+        self.accounts.iter().filter(|a| a.screen.is_some()).count()
     }
 
     /// Figures of an account's stored margin, when priced.

@@ -10,7 +10,9 @@
 //! portable one agree to the bit as well.
 
 use crate::event::Status;
-use crate::screen::{worst_loss_screened, Rows, ScreenScratch, Window};
+use crate::screen::{
+    worst_loss_reused, worst_loss_screened_memo, Rows, ScreenMemo, ScreenScratch, Window,
+};
 use crate::state::{AccountState, AssetState, Class, Computed, Figures, Instruments};
 use rtm2m_margin::engine::Rtm2mParams;
 
@@ -162,6 +164,22 @@ impl PointLayout {
         }
         // The product rounded to nearest may be below the real one by half an ulp.
         bound * (1.0 + f64::EPSILON)
+    }
+
+    /// How far a unit row on grid underlying `g` moved from `old` to `new`, weighted as the scenarios weigh
+    /// it: the largest `weight_hi[p]·|new[p] − old[p]|`, rounded up; +∞ when a value is not finite. Every
+    /// scenario's P&L per unit moved by at most this (`crate::screen::ScreenMemo`).
+    pub fn row_drift(&self, g: usize, old: &[f64], new: &[f64]) -> f64 {
+        let mut drift = 0.0f64;
+        for ((&a, &b), &h) in old.iter().zip(new).zip(&self.weight_hi[g]) {
+            let d = h * (b - a).abs();
+            if !d.is_finite() {
+                return f64::INFINITY;
+            }
+            drift = drift.max(d);
+        }
+        // The difference and the product rounded to nearest may each be below the real ones by half an ulp.
+        drift * (1.0 + 4.0 * f64::EPSILON)
     }
 
     /// Fills `out` (`width` values) with the per-point P&L of a unit on grid underlying `g` from its risk
@@ -586,6 +604,48 @@ pub(crate) fn account_margin(
     s: &mut Scratch,
     reference: bool,
 ) -> Computed {
+    let reduction = if reference {
+        Reduction::Reference
+    } else {
+        Reduction::Screen
+    };
+    margin_with(a, m, s, reduction, &mut None)
+}
+
+/// [`account_margin`] at a tick: from the account's screen memo when it decides the scenarios, and with
+/// the memo for its next tick (`crate::screen::ScreenMemo`; none when the margin is not priced).
+pub(crate) fn account_margin_tick(
+    a: &AccountState,
+    m: &MarketView<'_>,
+    s: &mut Scratch,
+) -> (Computed, Option<ScreenMemo>) {
+    let mut memo = None;
+    let computed = margin_with(a, m, s, Reduction::Tick(a.screen.as_ref()), &mut memo);
+    match computed {
+        Computed::Priced(..) => (computed, memo),
+        _ => (computed, None),
+    }
+}
+
+/// How [`margin_with`] reduces the scenarios; every way gives the reference's bits.
+#[derive(Debug, Clone, Copy)]
+enum Reduction<'a> {
+    /// The readable scenario-by-scenario reference.
+    Reference,
+    /// The f32 screen settled in f64 (the f64 pass where it does not apply).
+    Screen,
+    /// The account's memo from its last tick when it decides, the screen otherwise; a memo is made.
+    Tick(Option<&'a ScreenMemo>),
+}
+
+/// [`account_margin`] with the reduction `reduction`; a tick's memo goes to `memo`.
+fn margin_with(
+    a: &AccountState,
+    m: &MarketView<'_>,
+    s: &mut Scratch,
+    reduction: Reduction<'_>,
+    memo: &mut Option<ScreenMemo>,
+) -> Computed {
     let p = m.params;
     let inst = m.inst;
     s.terms.clear();
@@ -676,22 +736,46 @@ pub(crate) fn account_margin(
             depeg_im += (p.depeg_threshold - price) * p.depeg_factor * amount;
         }
     }
-    let (loss, worst) = if reference {
-        worst_loss_reference(&s.terms, &inst.arrays, m.points)
-    } else {
-        // The f32 screen, settled in f64 to the reference's bits; the f64 pass where it does not apply.
-        let rows = Rows {
-            exact: &inst.arrays,
-            single: &inst.arrays32,
-            bound: &inst.bounds,
-        };
-        worst_loss_screened(&s.terms, &rows, m.points, &mut s.screen)
-            .unwrap_or_else(|| worst_loss(&s.terms, &inst.arrays, m.points, &mut s.acc, &mut s.pnl))
+    let rows = Rows {
+        exact: &inst.arrays,
+        single: &inst.arrays32,
+        bound: &inst.bounds,
+    };
+    let reused = match reduction {
+        Reduction::Tick(Some(last)) => worst_loss_reused(
+            &s.terms,
+            &rows,
+            &inst.drift,
+            &inst.repriced,
+            m.points,
+            last,
+            &mut s.screen,
+        ),
+        _ => None,
+    };
+    let (loss, worst) = match (reduction, reused) {
+        (Reduction::Reference, _) => worst_loss_reference(&s.terms, &inst.arrays, m.points),
+        (_, Some((result, next))) => {
+            *memo = Some(next);
+            result
+        }
+        _ => {
+            // The f32 screen, settled in f64 to the reference's bits; the f64 pass where it does not
+            // apply.
+            let repriced = matches!(reduction, Reduction::Tick(_)).then_some(&inst.repriced[..]);
+            match worst_loss_screened_memo(&s.terms, &rows, m.points, repriced, &mut s.screen) {
+                Some((result, made)) => {
+                    *memo = made;
+                    result
+                }
+                None => worst_loss(&s.terms, &inst.arrays, m.points, &mut s.acc, &mut s.pnl),
+            }
+        }
     };
     // Naked shorts per (underlying, expiry, strike), calls and puts netted at a strike (PMRM_2 matching),
     // kept per account as coins per underlying; `reference` recounts them from the positions.
     let recounted;
-    let coins = if reference {
+    let coins = if matches!(reduction, Reduction::Reference) {
         recounted = naked_coins(&a.positions, inst);
         &recounted
     } else {

@@ -23,6 +23,9 @@
 
 use crate::margin::{sum_rows, PointLayout};
 
+/// The worst loss over the scenarios (≥ 0, USD) and the first scenario reaching it (none without a loss).
+pub(crate) type Worst = (f64, Option<u32>);
+
 /// Candidates settled exactly before the screen gives up (the caller then takes the f64 pass).
 const CANDIDATES_MAX: usize = 16;
 /// Terms screened at most (a bound on the roundings counted in `E`).
@@ -327,20 +330,34 @@ fn min_of(values: &[f32]) -> f32 {
 /// than two underlyings held, values out of its range, too many candidates near the minimum), and the
 /// caller takes the f64 pass. On the widest vectors this CPU has (the same bits on every path: the result
 /// is the exact pass's).
+#[cfg(test)]
 pub(crate) fn worst_loss_screened(
     terms: &[(usize, f64, u8)],
     rows: &Rows<'_>,
     layout: &PointLayout,
     s: &mut ScreenScratch,
 ) -> Option<(f64, Option<u32>)> {
+    worst_loss_screened_memo(terms, rows, layout, None, s).map(|(result, _)| result)
+}
+
+/// [`worst_loss_screened`], and with `repriced` (the count of re-pricings of each grid underlying) what
+/// it proved for the next tick to reuse: a [`ScreenMemo`] stamped with those counts, when it settled the
+/// minimum among candidates.
+pub(crate) fn worst_loss_screened_memo(
+    terms: &[(usize, f64, u8)],
+    rows: &Rows<'_>,
+    layout: &PointLayout,
+    repriced: Option<&[u32]>,
+    s: &mut ScreenScratch,
+) -> Option<(Worst, Option<ScreenMemo>)> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU was just checked to support AVX2.
-            return unsafe { screen_avx2(terms, rows, layout, s) };
+            return unsafe { screen_avx2(terms, rows, layout, repriced, s) };
         }
     }
-    screen::<false>(terms, rows, layout, s)
+    screen::<false>(terms, rows, layout, repriced, s)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -349,9 +366,10 @@ fn screen_avx2(
     terms: &[(usize, f64, u8)],
     rows: &Rows<'_>,
     layout: &PointLayout,
+    repriced: Option<&[u32]>,
     s: &mut ScreenScratch,
-) -> Option<(f64, Option<u32>)> {
-    screen::<true>(terms, rows, layout, s)
+) -> Option<(Worst, Option<ScreenMemo>)> {
+    screen::<true>(terms, rows, layout, repriced, s)
 }
 
 /// [`worst_loss_screened`], compiled for each instruction set (`AVX2`: only called where the CPU has it).
@@ -360,11 +378,12 @@ fn screen<const AVX2: bool>(
     terms: &[(usize, f64, u8)],
     rows: &Rows<'_>,
     layout: &PointLayout,
+    repriced: Option<&[u32]>,
     s: &mut ScreenScratch,
-) -> Option<(f64, Option<u32>)> {
+) -> Option<(Worst, Option<ScreenMemo>)> {
     let w = layout.width;
     if terms.is_empty() {
-        return Some((0.0, None));
+        return Some(((0.0, None), None));
     }
     if terms.len() > TERMS_MAX {
         return None;
@@ -485,7 +504,7 @@ fn screen<const AVX2: bool>(
         let min = least::<AVX2>(&s.y) as f64;
         if min - error > 0.0 {
             // Every exact P&L is positive: no loss.
-            return Some((0.0, None));
+            return Some(((0.0, None), None));
         }
         let threshold = threshold32(min + 2.0 * error);
         for_each_at_most::<AVX2>(&s.y, threshold, |k| {
@@ -501,21 +520,167 @@ fn screen<const AVX2: bool>(
         })?;
     }
     // The reference's own loop over the candidates, in scenario order.
+    let (result, least_at) = settle(terms, rows.exact, layout, &slot_of[..held], s);
+    let memo = match (repriced, least_at) {
+        (Some(repriced), Some((sc, _))) => {
+            // Every scenario outside the ones the memo settles exactly is at least its f32 value less E.
+            let exact = if held == 1 {
+                let g = slot_of[0] as usize;
+                let p = layout.point[g][sc as usize] as usize;
+                // Points no scenario takes (past `count`) are no scenario's.
+                s.y[layout.count[g]..].fill(f32::INFINITY);
+                s.y[p] = f32::INFINITY;
+                p as u32
+            } else {
+                s.y[n..].fill(f32::INFINITY);
+                s.y[sc as usize] = f32::INFINITY;
+                sc
+            };
+            let others = least::<AVX2>(&s.y) as f64 - error;
+            let lower = others - others.abs() * ROUNDING;
+            lower.is_finite().then(|| ScreenMemo {
+                held: std::array::from_fn(|k| {
+                    slot_of
+                        .get(k)
+                        .filter(|_| k < held)
+                        .map_or((u8::MAX, 0), |&g| (g, repriced[g as usize]))
+                }),
+                count: held as u8,
+                exact,
+                lower,
+            })
+        }
+        _ => None,
+    };
+    Some((result, memo))
+}
+
+/// A relative slack that covers one f64 rounding many times over (`2⁻⁵⁰`, against `2⁻⁵³`).
+const ROUNDING: f64 = 1.0 / (1u64 << 50) as f64;
+
+/// The reference's loop over the scenarios `s.candidates` (increasing): each one's exact P&L
+/// `weight·Σ_g D_g[point_g]` over the underlyings `slots`, the point sums in term order from 0; returns the
+/// reference's (loss, first scenario reaching it) over them, and the first scenario of least P&L with that
+/// P&L (none when there are no candidates).
+fn settle(
+    terms: &[(usize, f64, u8)],
+    exact: &[f64],
+    layout: &PointLayout,
+    slots: &[u8],
+    s: &mut ScreenScratch,
+) -> (Worst, Option<(u32, f64)>) {
+    let w = layout.width;
     let (mut loss, mut worst) = (0.0, None);
+    let mut least_at: Option<(u32, f64)> = None;
     for &sc in &s.candidates {
         let sc = sc as usize;
         let mut x = 0.0;
-        for &g in &slot_of[..held] {
+        for &g in slots {
             let p = layout.point[g as usize][sc] as usize;
-            x += exact_point(terms, rows.exact, w, g, p, &mut s.memo);
+            x += exact_point(terms, exact, w, g, p, &mut s.memo);
         }
         let x = layout.weight[sc] * x;
         if -x > loss {
             loss = -x;
             worst = Some(sc as u32);
         }
+        if least_at.is_none_or(|(_, m)| x < m) {
+            least_at = Some((sc as u32, x));
+        }
     }
-    Some((loss, worst))
+    ((loss, worst), least_at)
+}
+
+/// What a tick's screen proved about an account's scenarios, for the next tick to settle it with one or a
+/// few exact points instead of screening every scenario again (`worst_loss_reused`).
+///
+/// Valid while the account's terms (positions and grid collateral) are those it was made from: the engine
+/// keeps it with the account and drops it whenever the account's margin is stored other than by a tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ScreenMemo {
+    /// The held grid underlyings in increasing order (the second `u8::MAX` with one), each with the count
+    /// of its re-pricings when the memo was made (its rows then).
+    held: [(u8, u32); 2],
+    /// Underlyings held (1 or 2).
+    count: u8,
+    /// The scenarios settled exactly: with one underlying, every scenario of this point of it; with two,
+    /// this scenario (the least one when the memo was made).
+    exact: u32,
+    /// A lower bound on the exact real P&L (`weight·Σ size·row` in real arithmetic on the f64 rows as they
+    /// were) of every other scenario, USD.
+    lower: f64,
+}
+
+/// The worst loss and its scenario, [`crate::margin::worst_loss_reference`]'s to the bit, from the memo of
+/// the account's last screen, and the memo for the next tick; `None` when the memo cannot decide it (the
+/// caller screens again).
+///
+/// Each term's row moved, since the memo, by at most `drift` (its underlying re-priced once since) or not
+/// at all (not re-priced), so every other scenario's real P&L moved by at most `M = Σ|size|·drift` and is
+/// still at least `lower − M`. The memo's scenarios are settled exactly; when their least P&L is below
+/// `lower − M` by more than f64's rounding of any scenario (`(N + 8)·2⁻⁵⁰·B`, `B` the screen's bound),
+/// every other scenario's computed P&L is strictly above it, so it is the reference's minimum and its first
+/// scenario the reference's. Any other count of re-pricings since, or a term on another underlying, and the
+/// memo does not apply.
+pub(crate) fn worst_loss_reused(
+    terms: &[(usize, f64, u8)],
+    rows: &Rows<'_>,
+    drift: &[f64],
+    repriced: &[u32],
+    layout: &PointLayout,
+    memo: &ScreenMemo,
+    s: &mut ScreenScratch,
+) -> Option<(Worst, ScreenMemo)> {
+    let held = &memo.held[..memo.count as usize];
+    let (mut bound, mut moved) = (0.0f64, 0.0f64);
+    for &(row, size, g) in terms {
+        let &(_, then) = held.iter().find(|h| h.0 == g)?;
+        let now = repriced[g as usize];
+        let drift = if now == then {
+            0.0
+        } else if now == then.wrapping_add(1) {
+            drift[row]
+        } else {
+            return None;
+        };
+        let magnitude = size.abs();
+        bound += magnitude * rows.bound[row];
+        moved += magnitude * drift;
+    }
+    // Also false for NaN.
+    if !(bound.is_finite() && moved.is_finite()) {
+        return None;
+    }
+    let n = terms.len() as f64;
+    // The sums' own rounding, generously.
+    let moved = moved * (1.0 + (n + 4.0) * ROUNDING);
+    let lower = memo.lower - moved;
+    let lower = lower - lower.abs() * ROUNDING;
+    let slack = (n + 8.0) * ROUNDING * bound * (1.0 + ROUNDING);
+    let threshold = lower - slack;
+    let threshold = threshold - threshold.abs() * ROUNDING;
+    s.candidates.clear();
+    s.memo.clear();
+    let slots: [u8; 2] = std::array::from_fn(|k| memo.held[k].0);
+    if memo.count == 1 {
+        let g = slots[0] as usize;
+        s.candidates
+            .extend_from_slice(layout.scenarios_of_point[g].get(memo.exact as usize)?);
+    } else {
+        s.candidates.push(memo.exact);
+    }
+    let (result, least_at) = settle(terms, rows.exact, layout, &slots[..memo.count as usize], s);
+    let (_, least) = least_at?;
+    // Also false for NaN.
+    if !(least < threshold && lower.is_finite()) {
+        return None;
+    }
+    let mut next = *memo;
+    for (h, &(g, _)) in next.held.iter_mut().zip(held) {
+        h.1 = repriced[g as usize];
+    }
+    next.lower = lower;
+    Some((result, next))
 }
 
 #[cfg(test)]
@@ -708,6 +873,142 @@ mod tests {
         })
     }
 
+    /// Moves the rows of `exact` on grid underlying `g` by `scale`·`shift` (one value per point, cycled)
+    /// and returns the new rows with each row's drift (`PointLayout::row_drift`; NaN for rows not moved,
+    /// which `worst_loss_reused` must not read).
+    fn moved(
+        layout: &PointLayout,
+        exact: &[f64],
+        grid: &[u8],
+        g: u8,
+        scale: f64,
+        shift: &[f64],
+    ) -> (Vec<f64>, Vec<f64>) {
+        let w = layout.width;
+        let mut new = exact.to_vec();
+        let mut drift = vec![f64::NAN; grid.len()];
+        for (k, &rg) in grid.iter().enumerate() {
+            if rg != g {
+                continue;
+            }
+            let count = layout.count[g as usize];
+            for p in 0..count {
+                let x = exact[k * w + p];
+                new[k * w + p] = x + scale * x.abs().max(1.0) * shift[(k + p) % shift.len()];
+            }
+            drift[k] = layout.row_drift(
+                g as usize,
+                &exact[k * w..(k + 1) * w],
+                &new[k * w..(k + 1) * w],
+            );
+        }
+        (new, drift)
+    }
+
+    /// A memo of the screen at `exact` (every underlying re-priced 5 times), then the rows of `ticked`
+    /// moved twice (re-priced a 6th and a 7th time); whenever the memo decides, its result is the
+    /// reference's on the moved rows to the bit. Returns how many times it decided.
+    #[allow(clippy::type_complexity)]
+    fn reuse_matches_the_reference(
+        (layout, exact, grid, terms): (PointLayout, Vec<f64>, Vec<u8>, Vec<(usize, f64, u8)>),
+        ticked: u8,
+        scales: [f64; 2],
+        shift: &[f64],
+    ) -> Result<usize, TestCaseError> {
+        let mut s = ScreenScratch::default();
+        let mut repriced = vec![5u32; 3];
+        let (single, bound) = derive(&layout, &exact, &grid);
+        let rows = Rows {
+            exact: &exact,
+            single: &single,
+            bound: &bound,
+        };
+        let Some((_, Some(mut memo))) =
+            worst_loss_screened_memo(&terms, &rows, &layout, Some(&repriced), &mut s)
+        else {
+            return Ok(0);
+        };
+        let (mut decided, mut now) = (0, exact);
+        for scale in scales {
+            let (new, drift) = moved(
+                &layout,
+                &now,
+                &grid,
+                ticked % layout.count.len() as u8,
+                scale,
+                shift,
+            );
+            repriced[(ticked as usize) % layout.count.len()] += 1;
+            let (single, bound) = derive(&layout, &new, &grid);
+            let rows = Rows {
+                exact: &new,
+                single: &single,
+                bound: &bound,
+            };
+            let Some((fast, next)) =
+                worst_loss_reused(&terms, &rows, &drift, &repriced, &layout, &memo, &mut s)
+            else {
+                return Ok(decided);
+            };
+            let slow = worst_loss_reference(&terms, &new, &layout);
+            prop_assert_eq!(fast.0.to_bits(), slow.0.to_bits(), "scale {}", scale);
+            prop_assert_eq!(fast.1, slow.1, "scale {}", scale);
+            decided += 1;
+            memo = next;
+            now = new;
+        }
+        Ok(decided)
+    }
+
+    #[test]
+    fn a_reused_screen_decides_a_small_move_and_not_a_move_that_changes_the_worst_scenario() {
+        // One underlying, 3 points, a scenario per point (weights 1): losses 100, 50 and a gain.
+        let layout = PointLayout::from_parts(vec![3], vec![vec![0, 1, 2]], vec![1.0, 1.0, 1.0]);
+        let exact = rows(layout.width, &[&[-100.0, -50.0, 10.0]]);
+        let (grid, terms) = (vec![0u8], vec![(0usize, 1.0, 0u8)]);
+        let (single, bound) = derive(&layout, &exact, &grid);
+        let rows0 = Rows {
+            exact: &exact,
+            single: &single,
+            bound: &bound,
+        };
+        let mut s = ScreenScratch::default();
+        let (result, memo) = worst_loss_screened_memo(&terms, &rows0, &layout, Some(&[1]), &mut s)
+            .expect("screened");
+        assert_eq!(result, (100.0, Some(0)));
+        let memo = memo.expect("a memo");
+        // Every point moves by 1: scenario 0 still loses most (101 against 51).
+        let (new, drift) = moved(&layout, &exact, &grid, 0, 1.0, &[-0.01]);
+        assert_eq!(drift[0], 1.0 * (1.0 + 4.0 * f64::EPSILON));
+        let (single, bound) = derive(&layout, &new, &grid);
+        let rows1 = Rows {
+            exact: &new,
+            single: &single,
+            bound: &bound,
+        };
+        let (fast, next) = worst_loss_reused(&terms, &rows1, &drift, &[2], &layout, &memo, &mut s)
+            .expect("a small move is decided");
+        assert_eq!(fast, (101.0, Some(0)));
+        // 50 less the screen's f32 bound E = 7·2⁻²³·100 (and f64's part) and what it moved.
+        assert!(
+            next.lower < -51.0 - 8.3e-5 && next.lower > -51.0 - 8.5e-5,
+            "{}",
+            next.lower
+        );
+        // Re-priced twice since the memo: not decided.
+        assert!(worst_loss_reused(&terms, &rows1, &drift, &[3], &layout, &memo, &mut s).is_none());
+        // The second point now loses 160: the memo cannot tell, the screen must run again.
+        let far = rows(layout.width, &[&[-100.0, -160.0, 10.0]]);
+        let drift = vec![layout.row_drift(0, &exact, &far)];
+        let (single, bound) = derive(&layout, &far, &grid);
+        let rows2 = Rows {
+            exact: &far,
+            single: &single,
+            bound: &bound,
+        };
+        assert!(worst_loss_reused(&terms, &rows2, &drift, &[2], &layout, &memo, &mut s).is_none());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
 
@@ -718,6 +1019,28 @@ mod tests {
                 prop_assert_eq!(fast.0.to_bits(), slow.0.to_bits());
                 prop_assert_eq!(fast.1, slow.1);
             }
+        }
+
+        #[test]
+        fn a_reused_screen_equals_the_f64_reference_to_the_bit(
+            case in case(),
+            ticked in 0u8..3,
+            scales in prop::array::uniform2(prop_oneof![
+                Just(0.0), 1e-12f64..1e-9, 1e-7f64..1e-4, 1e-3f64..0.3
+            ]),
+            shift in prop::collection::vec(-1.0f64..1.0, 1..7),
+        ) {
+            reuse_matches_the_reference(case, ticked, scales, &shift)?;
+        }
+
+        #[test]
+        fn a_reused_screen_equals_the_f64_reference_when_rows_cancel(
+            case in cancelling_case(),
+            ticked in 0u8..2,
+            scales in prop::array::uniform2(prop_oneof![Just(0.0), 1e-12f64..1e-9, 1e-7f64..1e-5]),
+            shift in prop::collection::vec(-1.0f64..1.0, 1..7),
+        ) {
+            reuse_matches_the_reference(case, ticked, scales, &shift)?;
         }
 
         #[test]

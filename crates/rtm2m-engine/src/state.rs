@@ -70,6 +70,13 @@ pub(crate) struct Instruments {
     pub arrays32: Vec<f32>,
     /// Per instrument, the screen's bound of its row (`PointLayout::row_bound`; derived, +∞ until valued).
     pub bounds: Vec<f64>,
+    /// Per instrument, the most its row moved at its underlying's last re-pricing, weighted:
+    /// `max_p weight_hi[p]·|new[p] − old[p]|` rounded up (0 when the row was not rewritten, +∞ when not
+    /// finite; derived). What lets a tick reuse an account's last screen (`crate::screen::ScreenMemo`).
+    pub drift: Vec<f64>,
+    /// Per grid underlying, how many times its instruments were re-priced (derived; 0 after a restore,
+    /// which re-prices from scratch and keeps no screen memo).
+    pub repriced: Vec<u32>,
     /// Instruments per grid underlying, listing order (derived).
     pub by_grid: Vec<Vec<u32>>,
 }
@@ -77,6 +84,7 @@ pub(crate) struct Instruments {
 impl Instruments {
     pub fn new(grid_count: usize) -> Instruments {
         Instruments {
+            repriced: vec![0; grid_count],
             by_grid: vec![Vec::new(); grid_count],
             ..Instruments::default()
         }
@@ -127,6 +135,7 @@ impl Instruments {
         self.arrays.resize(self.arrays.len() + scenarios, 0.0);
         self.arrays32.resize(self.arrays32.len() + scenarios, 0.0);
         self.bounds.push(f64::INFINITY);
+        self.drift.push(f64::INFINITY);
         self.by_grid[grid as usize].push(id);
         id
     }
@@ -261,6 +270,10 @@ pub(crate) struct AccountState {
     pub naked_coins: smallvec::SmallVec<[(u8, f64); 2]>,
     pub computed: Computed,
     pub published: Option<Published>,
+    /// What the last tick's screen proved about this account's scenarios, for the next tick to reuse
+    /// (derived, never stored; cleared whenever the account's margin is stored by another path, which is
+    /// what follows every change of its positions or collateral).
+    pub screen: Option<crate::screen::ScreenMemo>,
 }
 
 /// A set of account indices, one bit each.

@@ -483,6 +483,55 @@ proptest! {
     }
 }
 
+/// A tick reuses an account's last screen when its worst scenario cannot have changed (small index moves):
+/// after every event of a stream of small ticks, fills, deposits and withdrawals, every stored margin equals
+/// the readable reference recomputed from scratch to the bit, and the memos were in use.
+#[test]
+fn reused_screens_give_the_reference_margins_after_every_event() {
+    let (g, chain, universe) = small_world(300, 3_000, 17);
+    let start = chain[0].ts;
+    let ticks = index_walk(
+        &[("BTC".into(), 90_000.0), ("ETH".into(), 3_000.0)],
+        60,
+        0.0005,
+        start,
+        1_000_000_000,
+        0,
+        5,
+    );
+    let accts = account_events(&g, &universe, 60, start, 0, 6);
+    let mut events = chain.clone();
+    let mut seq = chain.len() as u64;
+    for k in 0..60 {
+        let mut pair = vec![ticks[k].clone()];
+        if k % 3 == 0 {
+            pair.push(accts[k].clone());
+        }
+        for mut a in pair {
+            seq += 1;
+            a.seq = seq;
+            a.ts = ticks[k].ts;
+            if let InputKind::Market(Event::Index(i)) = &mut a.kind {
+                i.ts = ticks[k].ts;
+            }
+            events.push(a);
+        }
+    }
+    let (mut e, _) = Engine::new(&g, 2).expect("engine");
+    let mut out = Vec::new();
+    let mut most = 0;
+    for (k, ev) in events.iter().enumerate() {
+        out.clear();
+        e.apply(ev, None, &mut out);
+        if k >= chain.len() {
+            e.verify_incremental()
+                .unwrap_or_else(|m| panic!("after event {k}: {m}"));
+            most = most.max(e.screen_memos());
+        }
+    }
+    assert!(most > 200, "only {most} of 300 accounts held a screen memo");
+}
+
 #[test]
 fn input_lines_round_trip_through_their_canonical_json() {
     let (g, chain, universe) = small_world(5, 20, 3);
