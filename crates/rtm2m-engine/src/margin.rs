@@ -742,15 +742,9 @@ fn margin_with(
         bound: &inst.bounds,
     };
     let reused = match reduction {
-        Reduction::Tick(Some(last)) => worst_loss_reused(
-            &s.terms,
-            &rows,
-            &inst.drift,
-            &inst.repriced,
-            m.points,
-            last,
-            &mut s.screen,
-        ),
+        Reduction::Tick(Some(last)) => {
+            worst_loss_reused(&s.terms, &rows, &inst.drift, &inst.repriced, m.points, last)
+        }
         _ => None,
     };
     let (loss, worst) = match (reduction, reused) {

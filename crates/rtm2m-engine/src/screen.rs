@@ -617,11 +617,13 @@ pub(crate) struct ScreenMemo {
 ///
 /// Each term's row moved, since the memo, by at most `drift` (its underlying re-priced once since) or not
 /// at all (not re-priced), so every other scenario's real P&L moved by at most `M = Σ|size|·drift` and is
-/// still at least `lower − M`. The memo's scenarios are settled exactly; when their least P&L is below
-/// `lower − M` by more than f64's rounding of any scenario (`(N + 8)·2⁻⁵⁰·B`, `B` the screen's bound),
-/// every other scenario's computed P&L is strictly above it, so it is the reference's minimum and its first
-/// scenario the reference's. Any other count of re-pricings since, or a term on another underlying, and the
-/// memo does not apply.
+/// still at least `lower − M`. The memo's scenarios are settled exactly as the reference computes them:
+/// one pass over the terms sums, per held underlying in term order from 0, `D = Σ size·row[p]` at the
+/// memo's point `p` (with two underlyings, its scenario's point on each), and a scenario's P&L is
+/// `weight·(0 + D_a + D_b)`. When their least P&L is below `lower − M` by more than f64's rounding of any
+/// scenario (`(N + 8)·2⁻⁵⁰·B`, `B` the screen's bound), every other scenario's computed P&L is strictly
+/// above it, so it is the reference's minimum and its first scenario the reference's. Any other count of
+/// re-pricings since, or a term on another underlying, and the memo does not apply.
 pub(crate) fn worst_loss_reused(
     terms: &[(usize, f64, u8)],
     rows: &Rows<'_>,
@@ -629,23 +631,41 @@ pub(crate) fn worst_loss_reused(
     repriced: &[u32],
     layout: &PointLayout,
     memo: &ScreenMemo,
-    s: &mut ScreenScratch,
 ) -> Option<(Worst, ScreenMemo)> {
     let held = &memo.held[..memo.count as usize];
-    let (mut bound, mut moved) = (0.0f64, 0.0f64);
-    for &(row, size, g) in terms {
-        let &(_, then) = held.iter().find(|h| h.0 == g)?;
+    // Per held underlying: whether it was re-priced since (once), and the point summed exactly.
+    let mut changed = [false; 2];
+    let mut at = [0usize; 2];
+    for (k, &(g, then)) in held.iter().enumerate() {
         let now = repriced[g as usize];
-        let drift = if now == then {
-            0.0
-        } else if now == then.wrapping_add(1) {
-            drift[row]
+        if now == then.wrapping_add(1) {
+            changed[k] = true;
+        } else if now != then {
+            return None;
+        }
+        at[k] = if memo.count == 1 {
+            memo.exact as usize
+        } else {
+            layout.point[g as usize][memo.exact as usize] as usize
+        };
+    }
+    let w = layout.width;
+    let (mut bound, mut moved) = (0.0f64, 0.0f64);
+    let mut d = [0.0f64; 2];
+    for &(row, size, g) in terms {
+        let k = if g == held[0].0 {
+            0
+        } else if held.len() == 2 && g == held[1].0 {
+            1
         } else {
             return None;
         };
         let magnitude = size.abs();
         bound += magnitude * rows.bound[row];
-        moved += magnitude * drift;
+        if changed[k] {
+            moved += magnitude * drift[row];
+        }
+        d[k] += size * rows.exact[row * w + at[k]];
     }
     // Also false for NaN.
     if !(bound.is_finite() && moved.is_finite()) {
@@ -659,18 +679,29 @@ pub(crate) fn worst_loss_reused(
     let slack = (n + 8.0) * ROUNDING * bound * (1.0 + ROUNDING);
     let threshold = lower - slack;
     let threshold = threshold - threshold.abs() * ROUNDING;
-    s.candidates.clear();
-    s.memo.clear();
-    let slots: [u8; 2] = std::array::from_fn(|k| memo.held[k].0);
-    if memo.count == 1 {
-        let g = slots[0] as usize;
-        s.candidates
-            .extend_from_slice(layout.scenarios_of_point[g].get(memo.exact as usize)?);
-    } else {
-        s.candidates.push(memo.exact);
+    // The reference's loop over the memo's scenarios, in increasing order.
+    let mut x = 0.0;
+    for &dk in &d[..held.len()] {
+        x += dk;
     }
-    let (result, least_at) = settle(terms, rows.exact, layout, &slots[..memo.count as usize], s);
-    let (_, least) = least_at?;
+    let (mut loss, mut worst, mut least) = (0.0, None, f64::INFINITY);
+    let mut take = |sc: u32| {
+        let x = layout.weight[sc as usize] * x;
+        if -x > loss {
+            loss = -x;
+            worst = Some(sc);
+        }
+        if x < least {
+            least = x;
+        }
+    };
+    if memo.count == 1 {
+        for &sc in layout.scenarios_of_point[held[0].0 as usize].get(memo.exact as usize)? {
+            take(sc);
+        }
+    } else {
+        take(memo.exact);
+    }
     // Also false for NaN.
     if !(least < threshold && lower.is_finite()) {
         return None;
@@ -680,7 +711,7 @@ pub(crate) fn worst_loss_reused(
         h.1 = repriced[g as usize];
     }
     next.lower = lower;
-    Some((result, next))
+    Some(((loss, worst), next))
 }
 
 #[cfg(test)]
@@ -946,7 +977,7 @@ mod tests {
                 bound: &bound,
             };
             let Some((fast, next)) =
-                worst_loss_reused(&terms, &rows, &drift, &repriced, &layout, &memo, &mut s)
+                worst_loss_reused(&terms, &rows, &drift, &repriced, &layout, &memo)
             else {
                 return Ok(decided);
             };
@@ -986,7 +1017,7 @@ mod tests {
             single: &single,
             bound: &bound,
         };
-        let (fast, next) = worst_loss_reused(&terms, &rows1, &drift, &[2], &layout, &memo, &mut s)
+        let (fast, next) = worst_loss_reused(&terms, &rows1, &drift, &[2], &layout, &memo)
             .expect("a small move is decided");
         assert_eq!(fast, (101.0, Some(0)));
         // 50 less the screen's f32 bound E = 7·2⁻²³·100 (and f64's part) and what it moved.
@@ -996,7 +1027,7 @@ mod tests {
             next.lower
         );
         // Re-priced twice since the memo: not decided.
-        assert!(worst_loss_reused(&terms, &rows1, &drift, &[3], &layout, &memo, &mut s).is_none());
+        assert!(worst_loss_reused(&terms, &rows1, &drift, &[3], &layout, &memo).is_none());
         // The second point now loses 160: the memo cannot tell, the screen must run again.
         let far = rows(layout.width, &[&[-100.0, -160.0, 10.0]]);
         let drift = vec![layout.row_drift(0, &exact, &far)];
@@ -1006,7 +1037,7 @@ mod tests {
             single: &single,
             bound: &bound,
         };
-        assert!(worst_loss_reused(&terms, &rows2, &drift, &[2], &layout, &memo, &mut s).is_none());
+        assert!(worst_loss_reused(&terms, &rows2, &drift, &[2], &layout, &memo).is_none());
     }
 
     proptest! {
