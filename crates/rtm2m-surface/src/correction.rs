@@ -803,7 +803,8 @@ impl Functions {
                 }
             }
         }
-        entries.sort_by_key(|e| e.0);
+        // Grouped by function, each group in the targets' order: a counting sort (stable, like
+        // `sort_by_key`, without its comparisons).
         let mut target_offset = vec![0; count + 1];
         for e in &entries {
             target_offset[e.0 + 1] += 1;
@@ -811,12 +812,18 @@ impl Functions {
         for j in 0..count {
             target_offset[j + 1] += target_offset[j];
         }
+        let mut cursor = target_offset[..count].to_vec();
+        let mut grouped = vec![(0, 0.0); entries.len()];
+        for &(j, i, b) in &entries {
+            grouped[cursor[j]] = (i, b);
+            cursor[j] += 1;
+        }
         Functions {
             first,
             offset,
             values,
             target_offset,
-            targets: entries.into_iter().map(|(_, i, b)| (i, b)).collect(),
+            targets: grouped,
         }
     }
 
