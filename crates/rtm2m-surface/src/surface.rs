@@ -8,7 +8,8 @@
 
 use crate::config::SurfaceConfig;
 use crate::correction::{
-    ceiling_targets, fit_correction, own_targets, Bound, Correction, CorrectionInput, Smile, Target,
+    ceiling_targets, fit_correction_with, own_targets, Bound, Correction, CorrectionBases,
+    CorrectionInput, Smile, Target,
 };
 use crate::forward::{interpolate_forwards, parity_forward, Forward, ForwardSource};
 use crate::quotes::{Exclusion, InstrumentQuote};
@@ -140,6 +141,9 @@ pub struct Slice {
     butterfly_memo: Option<(SviRaw, SviRaw, f64)>,
     /// The correction's targets from the slice's own quotes ([`own_targets`]), once computed.
     own_targets: Option<Vec<Target>>,
+    /// The B-spline values of the last correction fit, kept across refits of the expiry (a quote whose
+    /// price moves leaves the knots as they were).
+    correction_bases: CorrectionBases,
     /// `raw` and `objective` as the calendar resolution left them, before the repairs (which may refit
     /// the slice above the previous one): the repairs start from these.
     resolved: Option<(SviRaw, f64)>,
@@ -436,6 +440,10 @@ impl UnderlyingSurface {
             if books[i].dirty {
                 changed[i] = true;
                 books[i].dirty = false;
+                let bases = books[i]
+                    .slice
+                    .as_mut()
+                    .map(|s| std::mem::take(&mut s.correction_bases));
                 books[i].slice = match forwards[i] {
                     Some(forward) => Some(fit_expiry(
                         books[i],
@@ -448,6 +456,9 @@ impl UnderlyingSurface {
                     )),
                     None => None,
                 };
+                if let (Some(slice), Some(bases)) = (books[i].slice.as_mut(), bases) {
+                    slice.correction_bases = bases;
+                }
             }
         }
 
@@ -804,7 +815,8 @@ impl UnderlyingSurface {
                             false
                         }
                         None => {
-                            let correction = fit_correction(&input);
+                            let correction =
+                                fit_correction_with(&input, &mut slice.correction_bases);
                             let moved = correction != slice.correction;
                             slice.correction = correction;
                             let mut memo = CorrectionMemo::of(&input, grid_key);
@@ -1017,6 +1029,7 @@ fn fit_expiry(
         butterfly_memo: None,
         resolved: None,
         own_targets: None,
+        correction_bases: CorrectionBases::default(),
         correction: Correction::none(),
         correction_key: None,
         correction_memo: None,
