@@ -614,6 +614,22 @@ impl BoundReader<'_> {
 /// Fits the correction of one slice (none when every target is already met or the slice has fewer than
 /// four distinct strikes).
 pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
+    fit_correction_with(input, &mut CorrectionBases::default())
+}
+
+/// The B-spline values of a slice's last correction fit at its check points and targets, with what they
+/// were computed from (the knots, the dense grid's extent and the targets' `k`, as bits). They depend on
+/// no price: after a quote's price moves (its strike, and so the knots, stay) the next fit reads them
+/// instead of computing them again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CorrectionBases {
+    key: Vec<u64>,
+    functions: Option<Functions>,
+}
+
+/// [`fit_correction`], reusing `bases` when they were computed from the same knots, grid and targets' `k`
+/// (and keeping this fit's there): the same correction, bit for bit.
+pub fn fit_correction_with(input: &CorrectionInput<'_>, bases: &mut CorrectionBases) -> Correction {
     let svi = input.svi;
     let own = input.own;
     if own.len() < 4 {
@@ -646,8 +662,23 @@ pub fn fit_correction(input: &CorrectionInput<'_>) -> Correction {
                 }),
         )
         .collect();
-    let functions = Functions::new(&knots, &checks, &targets);
-    let coefficients = descend(svi, &checks, &functions, targets);
+    let grid_extent = [
+        input.grid.len() as u64,
+        input.grid.first().map_or(0, |k| k.to_bits()),
+        input.grid.last().map_or(0, |k| k.to_bits()),
+    ];
+    let key: Vec<u64> = [knots.len() as u64]
+        .into_iter()
+        .chain(knots.iter().map(|k| k.to_bits()))
+        .chain(grid_extent)
+        .chain(targets.iter().map(|t| t.k.to_bits()))
+        .collect();
+    if bases.functions.is_none() || bases.key != key {
+        bases.functions = Some(Functions::new(&knots, &checks, &targets));
+        bases.key = key;
+    }
+    let functions = bases.functions.as_ref().expect("set above");
+    let coefficients = descend(svi, &checks, functions, targets);
     if coefficients.iter().all(|&c| c == 0.0) {
         return Correction::none();
     }
@@ -755,6 +786,7 @@ fn bound_at(bound: Option<Bound<'_>>, k: &[f64], missing: f64) -> Vec<f64> {
 
 /// The B-splines of the knots where they are not zero: function `j` lives on the knot intervals
 /// `j ..= j + 3`, a contiguous run of check points from the first point of interval `j`.
+#[derive(Debug, Clone, PartialEq)]
 struct Functions {
     /// The first check point of each function.
     first: Vec<usize>,
@@ -803,7 +835,8 @@ impl Functions {
                 }
             }
         }
-        entries.sort_by_key(|e| e.0);
+        // Grouped by function, each group in the targets' order: a counting sort (stable, like
+        // `sort_by_key`, without its comparisons).
         let mut target_offset = vec![0; count + 1];
         for e in &entries {
             target_offset[e.0 + 1] += 1;
@@ -811,12 +844,18 @@ impl Functions {
         for j in 0..count {
             target_offset[j + 1] += target_offset[j];
         }
+        let mut cursor = target_offset[..count].to_vec();
+        let mut grouped = vec![(0, 0.0); entries.len()];
+        for &(j, i, b) in &entries {
+            grouped[cursor[j]] = (i, b);
+            cursor[j] += 1;
+        }
         Functions {
             first,
             offset,
             values,
             target_offset,
-            targets: entries.into_iter().map(|(_, i, b)| (i, b)).collect(),
+            targets: grouped,
         }
     }
 

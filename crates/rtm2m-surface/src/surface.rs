@@ -8,7 +8,8 @@
 
 use crate::config::SurfaceConfig;
 use crate::correction::{
-    ceiling_targets, fit_correction, own_targets, Bound, Correction, CorrectionInput, Smile, Target,
+    ceiling_targets, fit_correction_with, own_targets, Bound, Correction, CorrectionBases,
+    CorrectionInput, Smile, Target,
 };
 use crate::forward::{interpolate_forwards, parity_forward, Forward, ForwardSource};
 use crate::quotes::{Exclusion, InstrumentQuote};
@@ -140,6 +141,9 @@ pub struct Slice {
     butterfly_memo: Option<(SviRaw, SviRaw, f64)>,
     /// The correction's targets from the slice's own quotes ([`own_targets`]), once computed.
     own_targets: Option<Vec<Target>>,
+    /// The B-spline values of the last correction fit, kept across refits of the expiry (a quote whose
+    /// price moves leaves the knots as they were).
+    correction_bases: CorrectionBases,
     /// `raw` and `objective` as the calendar resolution left them, before the repairs (which may refit
     /// the slice above the previous one): the repairs start from these.
     resolved: Option<(SviRaw, f64)>,
@@ -205,14 +209,22 @@ impl ExpiryBook {
         // The latest (by ts) venue forward of each kind among the quotes.
         let mut future: Option<(Timestamp, f64)> = self.future_mark;
         let mut synthetic: Option<(Timestamp, f64)> = None;
+        // The quotes of an expiry mostly name the same forward: the last name and its answer are kept so
+        // that a name is not parsed again for every quote.
+        let mut last_name: Option<(&str, bool)> = None;
         for q in &self.quotes {
             let Some((price, name)) = &q.venue_forward else {
                 continue;
             };
-            let slot = if name
-                .as_deref()
-                .is_some_and(|n| names_future_on(n, underlying, self.expiry))
-            {
+            let names_future = name.as_deref().is_some_and(|n| match last_name {
+                Some((last, answer)) if last == n => answer,
+                _ => {
+                    let answer = names_future_on(n, underlying, self.expiry);
+                    last_name = Some((n, answer));
+                    answer
+                }
+            });
+            let slot = if names_future {
                 &mut future
             } else {
                 &mut synthetic
@@ -428,6 +440,10 @@ impl UnderlyingSurface {
             if books[i].dirty {
                 changed[i] = true;
                 books[i].dirty = false;
+                let bases = books[i]
+                    .slice
+                    .as_mut()
+                    .map(|s| std::mem::take(&mut s.correction_bases));
                 books[i].slice = match forwards[i] {
                     Some(forward) => Some(fit_expiry(
                         books[i],
@@ -440,6 +456,9 @@ impl UnderlyingSurface {
                     )),
                     None => None,
                 };
+                if let (Some(slice), Some(bases)) = (books[i].slice.as_mut(), bases) {
+                    slice.correction_bases = bases;
+                }
             }
         }
 
@@ -704,25 +723,23 @@ impl UnderlyingSurface {
                 })
             })
             .collect();
-        let mut previous: Option<(SviRaw, Correction)> = None;
+        // The previous slice (the floor) by its index: the pass has finished with it, so it is read in
+        // place rather than copied.
+        let mut previous: Option<usize> = None;
         let mut previous_moved = false;
         for i in 0..n {
             let next_index = (i + 1..n)
                 .find(|&j| books[j].slice.is_some())
                 .filter(|_| config.calendar_constraints);
             let next = next_index.and_then(|j| books[j].slice.as_ref().map(|s| s.params));
+            let next_changed = next_index.is_some_and(|j| changed[j]);
+            let (done, rest) = books.split_at_mut(i);
+            let (current, later) = rest.split_first_mut().expect("i < n");
+            let previous_slice = previous.and_then(|p| done[p].slice.as_ref());
             // The ceiling: the next slice as it stands (with the correction it has, which the pass may
             // still refit; it is checked against this slice below).
-            let next_smile = next_index.and_then(|j| {
-                books[j]
-                    .slice
-                    .as_ref()
-                    .map(|s| (s.params, s.correction.clone()))
-            });
-            let ceilings: Vec<Target> =
-                next_index.map_or_else(Vec::new, |j| ceiling_targets(&own[j]).collect());
-            let next_changed = next_index.is_some_and(|j| changed[j]);
-            let Some(slice) = books[i].slice.as_mut() else {
+            let next_slice = next_index.and_then(|j| later[j - i - 1].slice.as_ref());
+            let Some(slice) = current.slice.as_mut() else {
                 continue;
             };
             let key = CorrectionKey {
@@ -733,10 +750,7 @@ impl UnderlyingSurface {
             let own_inputs_changed =
                 changed[i] || next_changed || slice.correction_key != Some(key);
             if own_inputs_changed || previous_moved {
-                let floor_smile = previous.as_ref().map(|(p, c)| Smile {
-                    svi: p,
-                    correction: c,
-                });
+                let floor_smile = previous_slice.map(Slice::smile);
                 // Only the floor moved: the correction stands while the smile stays above it.
                 let kept = !own_inputs_changed && {
                     // The smile's own `g` on the grid is that of its last check, when the memo has one for
@@ -770,10 +784,9 @@ impl UnderlyingSurface {
                 if kept {
                     previous_moved = false;
                 } else {
-                    let ceiling_smile = next_smile.as_ref().map(|(p, c)| Smile {
-                        svi: p,
-                        correction: c,
-                    });
+                    let ceiling_smile = next_slice.map(Slice::smile);
+                    let ceilings: Vec<Target> =
+                        next_index.map_or_else(Vec::new, |j| ceiling_targets(&own[j]).collect());
                     let input = CorrectionInput {
                         svi: &slice.params,
                         own: &own[i],
@@ -787,7 +800,7 @@ impl UnderlyingSurface {
                             || (m.matches_below_the_ceiling(&input, grid_key)
                                 && stays_below(slice.smile(), ceiling_smile, &self.dense))
                     });
-                    let floor_corrected = previous.as_ref().is_some_and(|(_, c)| !c.is_zero());
+                    let floor_corrected = previous_slice.is_some_and(|p| !p.correction.is_zero());
                     let moved = match memo {
                         // The same inputs as the last fit, or the same but for the next expiry (its smile and
                         // the ceiling targets of its quotes) with the smile still below that expiry's: the
@@ -802,7 +815,8 @@ impl UnderlyingSurface {
                             false
                         }
                         None => {
-                            let correction = fit_correction(&input);
+                            let correction =
+                                fit_correction_with(&input, &mut slice.correction_bases);
                             let moved = correction != slice.correction;
                             slice.correction = correction;
                             let mut memo = CorrectionMemo::of(&input, grid_key);
@@ -824,17 +838,14 @@ impl UnderlyingSurface {
                 }
             } else {
                 previous_moved = false;
-                let floor_corrected = previous.as_ref().is_some_and(|(_, c)| !c.is_zero());
+                let floor_corrected = previous_slice.is_some_and(|p| !p.correction.is_zero());
                 if repaired[i] && (floor_corrected || !slice.correction.is_zero()) {
-                    let floor_smile = previous.as_ref().map(|(p, c)| Smile {
-                        svi: p,
-                        correction: c,
-                    });
+                    let floor_smile = previous_slice.map(Slice::smile);
                     slice.check = check_smile(slice.smile(), floor_smile, &self.dense);
                 }
             }
             if config.calendar_constraints {
-                previous = Some((slice.params, slice.correction.clone()));
+                previous = Some(i);
             }
         }
         for (b, targets) in books.iter_mut().zip(own) {
@@ -1018,6 +1029,7 @@ fn fit_expiry(
         butterfly_memo: None,
         resolved: None,
         own_targets: None,
+        correction_bases: CorrectionBases::default(),
         correction: Correction::none(),
         correction_key: None,
         correction_memo: None,

@@ -8,7 +8,9 @@ use rtm2m_market::Timestamp;
 use rtm2m_pricing::implied_vol_black76;
 use rtm2m_pricing::inverse::inverse_option;
 use rtm2m_pricing::OptionKind;
-use rtm2m_surface::correction::{fit_correction, Bound, CorrectionInput, Smile, Target};
+use rtm2m_surface::correction::{
+    fit_correction, fit_correction_with, Bound, CorrectionBases, CorrectionInput, Smile, Target,
+};
 use rtm2m_surface::forward::{Forward, ForwardSource};
 use rtm2m_surface::quotes::Exclusion;
 use rtm2m_surface::quotes::InstrumentQuote;
@@ -225,6 +227,50 @@ proptest! {
             // step squared times their curvature gap: a millionth of the total variance at most.
             let tolerance = 1e-6 * w;
             prop_assert!(w >= floor(k) - tolerance && w <= ceiling(k) + tolerance, "k {k}: {} <= {w} <= {}", floor(k), ceiling(k));
+        }
+    }
+
+    /// The B-spline values kept from an earlier fit (on other bands at the same strikes, or on other
+    /// strikes) change nothing: the correction is bit for bit that of a fit from nothing.
+    #[test]
+    fn a_correction_fit_reusing_kept_bases_equals_one_from_nothing(
+        svi in svi_strategy(),
+        bands in prop::collection::vec(((-0.3..0.3_f64, 0.0..0.08_f64), (-0.3..0.3_f64, 0.0..0.08_f64)), 4..20),
+        other_strikes in 4usize..20,
+    ) {
+        let grid = sinh_grid(-1.5, 1.5, 1001);
+        let (base, _, check) = repair_slice(&svi, None, &grid);
+        prop_assume!(check.g_min >= 0.0);
+        let floor = |k: f64| 0.8 * base.total_variance(k);
+        let ceiling = |k: f64| 1.25 * base.total_variance(k) + 0.002;
+        let targets = |n: usize, band: &dyn Fn(usize) -> (f64, f64)| -> Vec<Target> {
+            (0..n)
+                .map(|i| {
+                    let k = -0.8 + 1.6 * i as f64 / (n - 1) as f64;
+                    let (shift, width) = band(i);
+                    let w = base.total_variance(k) * (1.0 + shift);
+                    let (lo, hi) = (w * (1.0 - width), w * (1.0 + width));
+                    Target { k, lo, hi, weight: 1.0, band: (lo, hi) }
+                })
+                .collect()
+        };
+        let n = bands.len();
+        let earlier = targets(n, &|i| bands[i].0);
+        let now = targets(n, &|i| bands[i].1);
+        let elsewhere = targets(other_strikes, &|i| bands[i % n].0);
+        let input = |own| CorrectionInput {
+            svi: &base,
+            own,
+            extra: &[],
+            grid: &grid,
+            floor: Some(Bound::Function(&floor)),
+            ceiling: Some(Bound::Function(&ceiling)),
+        };
+        let fresh = fit_correction(&input(&now));
+        for kept in [&earlier, &elsewhere] {
+            let mut bases = CorrectionBases::default();
+            fit_correction_with(&input(kept), &mut bases);
+            prop_assert_eq!(&fit_correction_with(&input(&now), &mut bases), &fresh);
         }
     }
 
