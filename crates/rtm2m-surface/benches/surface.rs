@@ -11,6 +11,7 @@ use criterion::measurement::Measurement;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use rtm2m_market::event::Event;
 use rtm2m_market::import::{import_file, Format};
+use rtm2m_surface::quotes::middle_expiry_quote;
 use rtm2m_surface::slice::{fit_svi, FitGrids};
 use rtm2m_surface::surface::sinh_grid;
 use rtm2m_surface::{SurfaceConfig, SurfaceEngine};
@@ -63,20 +64,7 @@ fn surface<M: Measurement>(c: &mut Criterion<M>) {
         })
     });
     // One quote of the middle expiry moves by a tick and back: only that expiry is refitted.
-    let quotes: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::OptionQuote(q) if q.bid.is_some() && q.ask.is_some() => Some(q.clone()),
-            _ => None,
-        })
-        .collect();
-    let mut expiries: Vec<_> = quotes.iter().map(|q| q.expiry).collect();
-    expiries.sort();
-    expiries.dedup();
-    let middle = expiries[expiries.len() / 2];
-    let target = quotes
-        .iter()
-        .find(|q| q.expiry == middle)
+    let target = middle_expiry_quote(&events)
         .expect("a two-sided quote")
         .clone();
     let mut flip = false;
@@ -98,7 +86,9 @@ fn surface<M: Measurement>(c: &mut Criterion<M>) {
     // The SVI fit of the middle expiry alone, cold (two starts) and warm (one).
     let config = SurfaceConfig::default();
     let surface = engine.surface("BTC").expect("BTC was fitted");
-    let slice = surface.slice(middle).expect("the middle expiry is fitted");
+    let slice = surface
+        .slice(target.expiry)
+        .expect("the middle expiry is fitted");
     let points = slice.quotes.points.clone();
     let coarse = sinh_grid(-1.5, 2.0, 41);
     let grids = FitGrids {

@@ -6,6 +6,7 @@
 
 use rtm2m_market::event::Event;
 use rtm2m_market::import::{import_file, Format};
+use rtm2m_surface::quotes::middle_expiry_quote;
 use rtm2m_surface::{SurfaceConfig, SurfaceEngine};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -39,20 +40,7 @@ fn main() {
         engine.invalidate(false);
         engine.refit(now);
     }
-    let quotes: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::OptionQuote(q) if q.bid.is_some() && q.ask.is_some() => Some(q.clone()),
-            _ => None,
-        })
-        .collect();
-    let mut expiries: Vec<_> = quotes.iter().map(|q| q.expiry).collect();
-    expiries.sort();
-    expiries.dedup();
-    let middle = expiries[expiries.len() / 2];
-    let target = quotes
-        .iter()
-        .find(|q| q.expiry == middle)
+    let target = middle_expiry_quote(&events)
         .expect("a two-sided quote")
         .clone();
     // With a second argument `check`, a hash of every intermediate surface (the slices' fields); off by default so that the profile holds the refits alone.

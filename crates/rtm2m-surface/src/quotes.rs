@@ -290,6 +290,25 @@ pub fn quote_ivs(q: &InstrumentQuote, forward: f64, expiry_years: f64, mid: Mid)
     out
 }
 
+/// The first two-sided option quote, in stream order, of the middle expiry among the expiries that have
+/// two-sided quotes in `events`: the quote the one-expiry refit benchmarks move a tick and back. `None`
+/// when no quote is two-sided.
+pub fn middle_expiry_quote(events: &[rtm2m_market::event::Event]) -> Option<&OptionQuote> {
+    let two_sided = || {
+        events.iter().filter_map(|e| match e {
+            rtm2m_market::event::Event::OptionQuote(q) if q.bid.is_some() && q.ask.is_some() => {
+                Some(q)
+            }
+            _ => None,
+        })
+    };
+    let mut expiries: Vec<Timestamp> = two_sided().map(|q| q.expiry).collect();
+    expiries.sort();
+    expiries.dedup();
+    let middle = *expiries.get(expiries.len() / 2)?;
+    two_sided().find(|q| q.expiry == middle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

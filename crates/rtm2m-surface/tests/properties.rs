@@ -646,3 +646,31 @@ fn quotes_prepared_again_after_a_change_match_quotes_prepared_afresh() {
         }
     }
 }
+
+#[test]
+fn the_benchmarks_move_the_first_two_sided_quote_of_the_middle_two_sided_expiry() {
+    use rtm2m_surface::quotes::middle_expiry_quote;
+    let two_sided =
+        |strike: f64, days: i64| quote(OptionKind::Call, strike, days, 100_000.0, 0.6, 0.02, None);
+    let one_sided = |strike: f64, days: i64| OptionQuote {
+        bid: None,
+        ..two_sided(strike, days)
+    };
+    // Two-sided expiries 10, 30 and 60 days: the middle is 30, whose first quote has no bid. The 120-day
+    // expiry has only one-sided quotes and does not count (with it the middle would be 60).
+    let events: Vec<Event> = [
+        two_sided(100_000.0, 10),
+        one_sided(90_000.0, 30),
+        two_sided(95_000.0, 30),
+        two_sided(105_000.0, 30),
+        two_sided(100_000.0, 60),
+        one_sided(100_000.0, 120),
+        one_sided(110_000.0, 120),
+    ]
+    .into_iter()
+    .map(Event::OptionQuote)
+    .collect();
+    let q = middle_expiry_quote(&events).expect("two-sided quotes");
+    assert_eq!((q.expiry, q.strike), (expiry(30), 95_000.0));
+    assert!(middle_expiry_quote(&events[5..]).is_none());
+}

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use rtm2m_market::event::{read_events, Event};
 use rtm2m_market::import::{import_file, merge_by_time, Format};
 use rtm2m_market::Timestamp;
+use rtm2m_surface::quotes::middle_expiry_quote;
 use rtm2m_surface::report::SliceReport;
 use rtm2m_surface::{SurfaceConfig, SurfaceEngine, SurfaceHealth};
 use serde_json::{json, Value};
@@ -285,21 +286,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         warm.push(start.elapsed().as_secs_f64());
     }
     // One quote of the middle expiry moves by a tick and back.
-    let quotes: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::OptionQuote(q) if q.bid.is_some() && q.ask.is_some() => Some(q),
-            _ => None,
-        })
-        .collect();
-    let mut dates: Vec<Timestamp> = quotes.iter().map(|q| q.expiry).collect();
-    dates.sort();
-    dates.dedup();
-    let middle = dates[dates.len() / 2];
-    let target = quotes
-        .iter()
-        .find(|q| q.expiry == middle)
-        .expect("the middle expiry has a two-sided quote");
+    let target = middle_expiry_quote(&events).expect("the middle expiry has a two-sided quote");
     for pass in 0..passes {
         let mut q = (*target).clone();
         if pass % 2 == 0 {
