@@ -284,18 +284,7 @@ fn least_avx2(values: &[f32]) -> f32 {
     let mut lanes = [f32::INFINITY; 8];
     // SAFETY: an unaligned store of 8 values into an array of 8.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_min_ps(hi, lo)) };
-    let mut half = 4;
-    while half > 0 {
-        for j in 0..half {
-            lanes[j] = if lanes[j + half] < lanes[j] {
-                lanes[j + half]
-            } else {
-                lanes[j]
-            };
-        }
-        half /= 2;
-    }
-    lanes[0]
+    fold_halves(lanes)
 }
 
 /// The smallest of `values` (+∞ when empty), in vector lanes folded in halves.
@@ -311,7 +300,14 @@ fn min_of(values: &[f32]) -> f32 {
     for (j, &x) in chunks.remainder().iter().enumerate() {
         lanes[j] = if x < lanes[j] { x } else { lanes[j] };
     }
-    let mut half = 8;
+    fold_halves(lanes)
+}
+
+/// The smallest of `lanes` (`N` a power of two), folding the upper half onto the lower one while a lane
+/// remains: `lanes[j] = lanes[j + half] < lanes[j] ? lanes[j + half] : lanes[j]`, as `vminps` compares.
+#[inline(always)]
+fn fold_halves<const N: usize>(mut lanes: [f32; N]) -> f32 {
+    let mut half = N / 2;
     while half > 0 {
         for j in 0..half {
             lanes[j] = if lanes[j + half] < lanes[j] {
