@@ -410,21 +410,35 @@ fn small_world(accounts: usize, positions: usize, seed: u64) -> (Genesis, Vec<In
 
 /// A stream mixing index ticks, fills, deposits and withdrawals after the chain.
 fn stream(g: &Genesis, chain: &[Input], universe: &Universe, seed: u64, n: usize) -> Vec<Input> {
+    stream_with(g, chain, universe, seed, n, 0.01, 3)
+}
+
+/// The chain, then `n` index ticks of a walk with steps of about `step`, each after `per_tick` account
+/// events (fills, deposits, withdrawals).
+fn stream_with(
+    g: &Genesis,
+    chain: &[Input],
+    universe: &Universe,
+    seed: u64,
+    n: usize,
+    step: f64,
+    per_tick: usize,
+) -> Vec<Input> {
     let start = chain[0].ts;
     let mut events = chain.to_vec();
     let ticks = index_walk(
         &[("BTC".into(), 90_000.0), ("ETH".into(), 3_000.0)],
         n,
-        0.01,
+        step,
         start,
         1_000_000_000,
         0,
         seed,
     );
-    let accts = account_events(g, universe, n * 3, start, 0, seed + 1);
+    let accts = account_events(g, universe, n * per_tick, start, 0, seed + 1);
     let mut seq = chain.len() as u64;
     for k in 0..n {
-        for a in accts[3 * k..3 * k + 3]
+        for a in accts[per_tick * k..per_tick * (k + 1)]
             .iter()
             .chain(std::iter::once(&ticks[k]))
         {
@@ -489,34 +503,7 @@ proptest! {
 #[test]
 fn reused_screens_give_the_reference_margins_after_every_event() {
     let (g, chain, universe) = small_world(300, 3_000, 17);
-    let start = chain[0].ts;
-    let ticks = index_walk(
-        &[("BTC".into(), 90_000.0), ("ETH".into(), 3_000.0)],
-        60,
-        0.0005,
-        start,
-        1_000_000_000,
-        0,
-        5,
-    );
-    let accts = account_events(&g, &universe, 60, start, 0, 6);
-    let mut events = chain.clone();
-    let mut seq = chain.len() as u64;
-    for k in 0..60 {
-        let mut pair = vec![ticks[k].clone()];
-        if k % 3 == 0 {
-            pair.push(accts[k].clone());
-        }
-        for mut a in pair {
-            seq += 1;
-            a.seq = seq;
-            a.ts = ticks[k].ts;
-            if let InputKind::Market(Event::Index(i)) = &mut a.kind {
-                i.ts = ticks[k].ts;
-            }
-            events.push(a);
-        }
-    }
+    let events = stream_with(&g, &chain, &universe, 5, 60, 0.0005, 1);
     let (mut e, _) = Engine::new(&g, 2).expect("engine");
     let mut out = Vec::new();
     let mut most = 0;
