@@ -151,7 +151,11 @@ impl<'a> Reader<'a> {
                 return None;
             }
         }
-        self.text[start..self.at].parse().ok()
+        // serde_json refuses a number beyond f64's range (`1e999`): such a line is left to it.
+        self.text[start..self.at]
+            .parse()
+            .ok()
+            .filter(|x: &f64| x.is_finite())
     }
 
     /// Skips ASCII digits; returns how many.
@@ -355,6 +359,7 @@ mod tests {
             r#"{"type":"fill","seq":1,"seq":2,"ts":"2026-01-05T15:00:01Z","account":"a"}"#,
             r#"{"type":"fill","seq":1,"ts":"2026-01-05T15:00:01Z","account":"a","size":null}"#,
             r#"{"type":"fill","seq":1,"ts":"2026-01-05T15:00:01Z","account":"a","size":01}"#,
+            r#"{"type":"fill","seq":1,"ts":"2026-01-05T15:00:01Z","account":"a","size":-1e999}"#,
             r#"{"type":"fill","seq":1,"ts":"2026-01-05T15:00:01Z","account":"a","x":1}"#,
             r#"{"type":"fill","seq":1,"ts":"2026-01-05T15:00:01Z","account":"a"} "#,
         ] {
