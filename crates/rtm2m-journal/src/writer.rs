@@ -114,28 +114,33 @@ impl Writer {
     /// first error (a commit's before the hook's).
     pub fn finish(mut self) -> Result<Journal, JournalError> {
         drop(self.queue.take());
-        let panicked = |what: &str| JournalError::State {
-            path: what.into(),
-            reason: "panicked".into(),
-        };
         let lines = self.lines.take().expect("a writer is finished once").join();
-        let commit = self
-            .commit
-            .take()
-            .expect("a writer is finished once")
-            .join()
-            .unwrap_or_else(|_| Err(panicked("journal thread")));
-        let publish = self
-            .publish
-            .take()
-            .expect("a writer is finished once")
-            .join()
-            .unwrap_or_else(|_| Err(panicked("journal hook thread")));
+        let commit = joined(self.commit.take(), "journal thread");
+        let publish = joined(self.publish.take(), "journal hook thread");
         if lines.is_err() {
             return Err(panicked("journal line thread"));
         }
         let journal = commit?;
         publish?;
         Ok(journal)
+    }
+}
+
+/// What a thread of the writer returned (`what` names it when it panicked).
+fn joined<T>(
+    thread: Option<JoinHandle<Result<T, JournalError>>>,
+    what: &str,
+) -> Result<T, JournalError> {
+    thread
+        .expect("a writer is finished once")
+        .join()
+        .unwrap_or_else(|_| Err(panicked(what)))
+}
+
+/// The error of a thread of the writer that panicked.
+fn panicked(what: &str) -> JournalError {
+    JournalError::State {
+        path: what.into(),
+        reason: "panicked".into(),
     }
 }
