@@ -105,7 +105,7 @@ impl Default for SurfaceConfig {
             calendar_constraints: true,
             smile_correction: true,
             butterfly_penalty: 1e4,
-            evaluations_cold: 30,
+            evaluations_cold: 40,
             evaluations_warm: 25,
             dense_grid_points: 1001,
             mark_band: 0.1,

@@ -34,6 +34,7 @@ pub mod calibrate;
 pub mod config;
 pub mod correction;
 pub mod engine;
+pub mod envelope;
 mod error;
 pub mod forward;
 pub mod health;

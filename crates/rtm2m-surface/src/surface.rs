@@ -11,15 +11,18 @@ use crate::correction::{
     ceiling_targets, fit_correction_with, own_targets, Bound, Correction, CorrectionBases,
     CorrectionInput, Smile, Target,
 };
+pub use crate::envelope::check_smile;
+use crate::envelope::{grid_key, Envelope, GridValues, SmilePiece, SurfaceSmile};
 use crate::forward::{interpolate_forwards, parity_forward, Forward, ForwardSource};
 use crate::quotes::{Exclusion, InstrumentQuote};
 use crate::slice::{
     fit_quality, fit_svi, prepare_quotes, FitGrids, SliceKind, SliceQuotes, SviFit,
 };
-use crate::svi::{durrleman_g, repair_butterfly, SviRaw, BUTTERFLY_REPAIR_MARGIN};
+use crate::svi::{repair_butterfly, SviRaw, BUTTERFLY_REPAIR_MARGIN};
 use rtm2m_market::time::parse_deribit_expiry;
 use rtm2m_market::Timestamp;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Seconds in the ACT/365 year that reproduces Deribit's mark IVs (`docs/conventions.md`).
 pub const SECONDS_PER_YEAR: f64 = 365.0 * 86_400.0;
@@ -128,8 +131,18 @@ pub struct Slice {
     /// The local correction on top of `params` (`docs/surface.md` §Correction): the surface is
     /// [`Slice::smile`], `params` plus this.
     pub correction: Correction,
-    /// The dense-grid checks of the smile.
+    /// The dense-grid checks of the slice's own smile against the previous expiry's own smile: what the
+    /// repairs and the correction work to.
+    pub own_check: ArbitrageCheck,
+    /// The dense-grid checks of the slice's smile on the surface ([`Slice::smile`]) against the previous
+    /// expiry's: what the report gives.
     pub check: ArbitrageCheck,
+    /// The own smile as the longer expiries read it (`None` until the first refit has finished).
+    own_piece: Option<Arc<SmilePiece>>,
+    /// Its `w` and `g` on the dense grid.
+    own_values: Option<Arc<GridValues>>,
+    /// The own smiles of the shorter expiries, shortest first: the floor of [`Slice::smile`].
+    floor: Vec<Arc<SmilePiece>>,
     /// What the correction was last computed from.
     correction_key: Option<CorrectionKey>,
     /// The inputs of the last correction fit and the smile's checks then: a fit on the same inputs is
@@ -150,8 +163,17 @@ pub struct Slice {
 }
 
 impl Slice {
-    /// The final smile: the SVI `params` plus the correction.
-    pub fn smile(&self) -> Smile<'_> {
+    /// The slice's smile on the surface: at each `k`, the largest total variance of its own smile and of
+    /// every shorter expiry's own smile (the running maximum in `T`, [`crate::envelope`]).
+    pub fn smile(&self) -> SurfaceSmile<'_> {
+        SurfaceSmile {
+            own: self.own_smile(),
+            floor: &self.floor,
+        }
+    }
+
+    /// The slice's own smile: the SVI `params` plus the correction.
+    pub fn own_smile(&self) -> Smile<'_> {
         Smile {
             svi: &self.params,
             correction: &self.correction,
@@ -502,6 +524,11 @@ impl UnderlyingSurface {
                 let before_p = position.checked_sub(2).and_then(|q| svi.get(q)).copied();
                 let floor = books[p].slice.as_ref().expect("an SVI slice").raw;
                 let free_j = books[j].slice.as_ref().expect("an SVI slice").free;
+                // The surface is the running maximum of the slices (phase 5): a conflict needs a refit
+                // only where the previous slice would lift one of this slice's quotes above its ask.
+                if !lifts_above_ask(books[j].slice.as_ref().expect("an SVI slice"), &floor) {
+                    continue;
+                }
                 if self
                     .coarse
                     .iter()
@@ -630,10 +657,13 @@ impl UnderlyingSurface {
             let Some(slice) = books[i].slice.as_mut() else {
                 continue;
             };
-            if changed[i] || previous_changed || slice.check.g_min.is_nan() {
+            if changed[i] || previous_changed || slice.own_check.g_min.is_nan() {
                 repaired[i] = true;
-                // The previous slice on the dense grid, read by every scan below.
-                let floor_w = previous.map(|p| on_grid(&p, &self.dense));
+                // The previous slice on the dense grid, read by every scan below; none where the running
+                // maximum of phase 5 keeps every quote of this slice at or below its ask.
+                let floor_w = previous
+                    .filter(|p| slice.kind != SliceKind::Svi || lifts_above_ask(slice, p))
+                    .map(|p| on_grid(&p, &self.dense));
                 let (mut raw, objective) = slice.resolved.unwrap_or((slice.raw, slice.objective));
                 slice.objective = objective;
                 // A slice far below the previous one somewhere (a conflict the pairwise resolution left,
@@ -677,7 +707,7 @@ impl UnderlyingSurface {
                 previous_changed = changed[i] || params != slice.params;
                 slice.params = params;
                 slice.repair = repair;
-                slice.check = check;
+                slice.own_check = check;
             } else {
                 previous_changed = false;
             }
@@ -688,6 +718,7 @@ impl UnderlyingSurface {
         if config.smile_correction {
             self.correct_slices(&mut changed, &repaired, config);
         }
+        self.envelope(config);
         self.fit = Some(FitStamp {
             ts: now,
             index: self.index.map(|(_, s)| s),
@@ -750,7 +781,7 @@ impl UnderlyingSurface {
             let own_inputs_changed =
                 changed[i] || next_changed || slice.correction_key != Some(key);
             if own_inputs_changed || previous_moved {
-                let floor_smile = previous_slice.map(Slice::smile);
+                let floor_smile = previous_slice.map(Slice::own_smile);
                 // Only the floor moved: the correction stands while the smile stays above it.
                 let kept = !own_inputs_changed && {
                     // The smile's own `g` on the grid is that of its last check, when the memo has one for
@@ -762,9 +793,9 @@ impl UnderlyingSurface {
                         .and_then(|m| m.check);
                     match g_known {
                         Some(known) => {
-                            let clear = clears_floor(slice.smile(), floor_smile, &self.dense);
+                            let clear = clears_floor(slice.own_smile(), floor_smile, &self.dense);
                             if clear {
-                                slice.check = ArbitrageCheck {
+                                slice.own_check = ArbitrageCheck {
                                     calendar_violations: 0,
                                     ..known
                                 };
@@ -772,10 +803,14 @@ impl UnderlyingSurface {
                             clear
                         }
                         None => {
-                            let check = check_smile(slice.smile(), floor_smile, &self.dense);
+                            let check = check_smile(
+                                slice.own_smile().into(),
+                                floor_smile.map(Into::into),
+                                &self.dense,
+                            );
                             let clear = check.calendar_violations == 0;
                             if clear {
-                                slice.check = check;
+                                slice.own_check = check;
                             }
                             clear
                         }
@@ -784,7 +819,7 @@ impl UnderlyingSurface {
                 if kept {
                     previous_moved = false;
                 } else {
-                    let ceiling_smile = next_slice.map(Slice::smile);
+                    let ceiling_smile = next_slice.map(Slice::own_smile);
                     let ceilings: Vec<Target> =
                         next_index.map_or_else(Vec::new, |j| ceiling_targets(&own[j]).collect());
                     let input = CorrectionInput {
@@ -798,7 +833,7 @@ impl UnderlyingSurface {
                     let memo = slice.correction_memo.take().filter(|m| {
                         m.matches(&input, grid_key)
                             || (m.matches_below_the_ceiling(&input, grid_key)
-                                && stays_below(slice.smile(), ceiling_smile, &self.dense))
+                                && stays_below(slice.own_smile(), ceiling_smile, &self.dense))
                     });
                     let floor_corrected = previous_slice.is_some_and(|p| !p.correction.is_zero());
                     let moved = match memo {
@@ -807,8 +842,12 @@ impl UnderlyingSurface {
                         // correction stands, and so do its checks (the floor is the same).
                         Some(mut memo) => {
                             if previous_moved || floor_corrected || !slice.correction.is_zero() {
-                                slice.check = *memo.check.get_or_insert_with(|| {
-                                    check_smile(slice.smile(), floor_smile, &self.dense)
+                                slice.own_check = *memo.check.get_or_insert_with(|| {
+                                    check_smile(
+                                        slice.own_smile().into(),
+                                        floor_smile.map(Into::into),
+                                        &self.dense,
+                                    )
                                 });
                             }
                             slice.correction_memo = Some(memo);
@@ -825,8 +864,12 @@ impl UnderlyingSurface {
                                 || floor_corrected
                                 || !slice.correction.is_zero()
                             {
-                                slice.check = check_smile(slice.smile(), floor_smile, &self.dense);
-                                memo.check = Some(slice.check);
+                                slice.own_check = check_smile(
+                                    slice.own_smile().into(),
+                                    floor_smile.map(Into::into),
+                                    &self.dense,
+                                );
+                                memo.check = Some(slice.own_check);
                             }
                             slice.correction_memo = Some(Box::new(memo));
                             moved
@@ -840,8 +883,12 @@ impl UnderlyingSurface {
                 previous_moved = false;
                 let floor_corrected = previous_slice.is_some_and(|p| !p.correction.is_zero());
                 if repaired[i] && (floor_corrected || !slice.correction.is_zero()) {
-                    let floor_smile = previous_slice.map(Slice::smile);
-                    slice.check = check_smile(slice.smile(), floor_smile, &self.dense);
+                    let floor_smile = previous_slice.map(Slice::own_smile);
+                    slice.own_check = check_smile(
+                        slice.own_smile().into(),
+                        floor_smile.map(Into::into),
+                        &self.dense,
+                    );
                 }
             }
             if config.calendar_constraints {
@@ -852,6 +899,65 @@ impl UnderlyingSurface {
             if let Some(s) = b.slice.as_mut() {
                 s.own_targets = Some(targets);
             }
+        }
+    }
+
+    /// Phase 5, from the shortest expiry to the longest: each slice's smile on the surface becomes the
+    /// running maximum of the own smiles so far ([`crate::envelope`]), and its checks those of that smile.
+    /// A slice whose own smile and floor are as before keeps its checks; the own smiles' values on the
+    /// dense grid are read again only when they changed. Without calendar constraints (a diagnostic), each
+    /// smile is its own and is checked against the previous own smile.
+    fn envelope(&mut self, config: &SurfaceConfig) {
+        let grid = grid_key(&self.dense);
+        let mut floor: Vec<Arc<SmilePiece>> = Vec::new();
+        let mut envelope = Envelope::default();
+        let mut previous: Option<Arc<SmilePiece>> = None;
+        for book in self.books.values_mut() {
+            let Some(slice) = book.slice.as_mut() else {
+                continue;
+            };
+            let own_changed = slice
+                .own_piece
+                .as_ref()
+                .is_none_or(|p| p.svi != slice.params || p.correction != slice.correction);
+            if own_changed {
+                slice.own_piece = Some(Arc::new(SmilePiece {
+                    svi: slice.params,
+                    correction: slice.correction.clone(),
+                }));
+            }
+            let own = slice.own_piece.clone().expect("set above");
+            if !config.calendar_constraints {
+                slice.floor.clear();
+                slice.check = check_smile(
+                    own.smile().into(),
+                    previous.as_ref().map(|p| p.smile().into()),
+                    &self.dense,
+                );
+                previous = Some(own);
+                continue;
+            }
+            let values_stale =
+                own_changed || slice.own_values.as_ref().is_none_or(|v| v.grid != grid);
+            if values_stale {
+                slice.own_values = Some(Arc::new(GridValues::of(own.smile(), &self.dense)));
+            }
+            let values = slice.own_values.clone().expect("set above");
+            let floor_changed = slice.floor.len() != floor.len()
+                || slice
+                    .floor
+                    .iter()
+                    .zip(&floor)
+                    .any(|(a, b)| !Arc::ptr_eq(a, b));
+            if floor_changed {
+                slice.floor.clone_from(&floor);
+            }
+            if values_stale || floor_changed || slice.check.g_min.is_nan() {
+                slice.check = envelope.check_and_take(&values, &self.dense);
+            } else {
+                envelope.take(&values);
+            }
+            floor.push(own);
         }
     }
 
@@ -892,7 +998,7 @@ impl UnderlyingSurface {
             // New grids: every slice is checked again.
             for b in self.books.values_mut() {
                 if let Some(s) = b.slice.as_mut() {
-                    s.check.g_min = f64::NAN;
+                    s.own_check.g_min = f64::NAN;
                 }
                 b.dirty |= b.slice.is_none();
             }
@@ -1020,11 +1126,19 @@ fn fit_expiry(
         objective,
         evaluations,
         repair: Repair::default(),
+        own_check: ArbitrageCheck {
+            g_min: f64::NAN,
+            g_min_at: f64::NAN,
+            calendar_violations: 0,
+        },
         check: ArbitrageCheck {
             g_min: f64::NAN,
             g_min_at: f64::NAN,
             calendar_violations: 0,
         },
+        own_piece: None,
+        own_values: None,
+        floor: Vec::new(),
         constrained: Vec::new(),
         butterfly_memo: None,
         resolved: None,
@@ -1359,44 +1473,12 @@ fn stays_below(smile: Smile<'_>, ceiling: Option<Smile<'_>>, grid: &[f64]) -> bo
     })
 }
 
-/// The dense-grid checks of a smile against the previous (shorter) one: the corrections are evaluated only
-/// inside their supports.
-pub fn check_smile(smile: Smile<'_>, previous: Option<Smile<'_>>, grid: &[f64]) -> ArbitrageCheck {
-    let support = |s: &Smile<'_>| s.correction.support().unwrap_or((0.0, 0.0));
-    let own = support(&smile);
-    let prev = previous.as_ref().map_or((0.0, 0.0), support);
-    let mut check = ArbitrageCheck {
-        g_min: f64::INFINITY,
-        g_min_at: 0.0,
-        calendar_violations: 0,
-    };
-    // The grid is increasing: the smiles are read without a search per point.
-    let mut reader = smile.reader();
-    let mut previous_reader = previous.map(|p| p.reader());
-    for &k in grid {
-        let inside = |(lo, hi): (f64, f64)| k >= lo && k < hi;
-        let (w, g) = if inside(own) {
-            let d = reader.derivatives(k);
-            (d.w, durrleman_g(k, d))
-        } else {
-            smile.svi.total_variance_and_g(k)
-        };
-        if g < check.g_min || g.is_nan() {
-            check.g_min = if g.is_nan() { f64::NEG_INFINITY } else { g };
-            check.g_min_at = k;
-        }
-        if let (Some(p), Some(r)) = (&previous, previous_reader.as_mut()) {
-            let floor = if inside(prev) {
-                r.total_variance(k)
-            } else {
-                p.svi.total_variance(k)
-            };
-            if w < floor {
-                check.calendar_violations += 1;
-            }
-        }
-    }
-    check
+/// Whether `floor` (the previous slice) lifts one of `slice`'s fit quotes above its ask: the running
+/// maximum would then take that quote's implied volatility out of its bid/ask.
+fn lifts_above_ask(slice: &Slice, floor: &SviRaw) -> bool {
+    let p = &slice.quotes.points;
+    let t = slice.expiry_years;
+    (0..p.len()).any(|i| floor.total_variance(p.k[i]) > p.ask_iv[i] * p.ask_iv[i] * t)
 }
 
 /// The dense-grid checks of a final slice against the previous (shorter) one.

@@ -19,6 +19,9 @@ use rtm2m_surface::surface::{repair_slice, sinh_grid};
 use rtm2m_surface::svi::{durrleman_g, repair_butterfly, SliceDerivatives, SviRaw};
 use rtm2m_surface::{MarkBand, SurfaceConfig, SurfaceEngine};
 
+mod common;
+use common::svi_strategy;
+
 const DAY_S: i64 = 86_400;
 
 fn now() -> Timestamp {
@@ -77,28 +80,6 @@ fn quote(
         index_price: Some(forward),
         open_interest: None,
     }
-}
-
-fn svi_strategy() -> impl Strategy<Value = SviRaw> {
-    (
-        0.002..0.05_f64,
-        0.02..0.6_f64,
-        -0.8..0.8_f64,
-        -0.2..0.2_f64,
-        0.05..0.6_f64,
-    )
-        .prop_map(|(level, b, rho, m, sigma)| SviRaw {
-            // a chosen so that the minimum total variance is `level`.
-            a: level - b * sigma * (1.0 - rho * rho).sqrt(),
-            b,
-            rho,
-            m,
-            sigma,
-        })
-        .prop_filter("wings within Lee's bound", |s| {
-            let (l, r) = s.wing_slopes();
-            l < 1.9 && r < 1.9
-        })
 }
 
 proptest! {

@@ -133,8 +133,9 @@ fn deribit_2021_tickers_fitted_ivs_sit_in_deribits_bid_ask_ivs_and_marks_match_i
     // empty, and the figures are BTC's.
     assert_eq!(totals["ETH"], 0, "{totals:?}");
     assert!(median_error <= 0.005, "{median_error}");
-    // The issue asks for 95% (at most 9 of the 196 outside); measured 190/196 = 0.969 with the local
-    // correction (174/196 with the SVI slices alone). The chain quotes arbitrage that no surface can fit
+    // The issue asks for 95% (at most 9 of the 196 outside); measured 188/196 = 0.959 with the local
+    // correction and the running maximum in T (189/196 with every calendar conflict refitted; 174/196 with
+    // the SVI slices alone). The chain quotes arbitrage that no surface can fit
     // (at least 5 outside: the test below): a call and a put of one strike with disjoint IV bands (26FEB21
     // 42000 and 46000), a butterfly (24SEP21 48000P/64000C/80000C) and calendar arbitrage (the 26FEB21 put
     // ladder above 26MAR21's puts) (docs/surface.md §Measured).
@@ -504,19 +505,12 @@ fn feb_2026_chains_have_no_arbitrage_on_an_independent_grid_and_marks_stay_insid
     for (name, underlying, m) in &medians {
         eprintln!("{name} {underlying}: median |mark IV − Deribit mark IV| over > 2 days = {:.3} vol points", 100.0 * m);
     }
-    // The issue's target is 1 vol point on every chain. ETH at the crash's low (2026-02-05 21:29) misses it:
-    // 1.04 (1.32 before marks followed the surface inside wide quotes), and anywhere from 1.04 to 1.34 with
-    // details of the fit that the calendar resolution carries from one expiry to the next. There Deribit's
-    // own marks sit at or above its asks on the short expiries' calls (1 to 1.5 half-spreads above their
-    // midpoints) and outside its bid/ask on 10% of the two-sided instruments, which no mark inside the
-    // quotes can follow (docs/surface.md §Measured).
-    let misses: Vec<_> = medians.iter().filter(|(_, _, m)| *m > 0.01).collect();
-    assert!(misses.len() <= 1, "{misses:?}");
-    for (name, underlying, m) in misses {
-        assert!(
-            name.contains("20260205T212937") && underlying == "ETH" && *m < 0.015,
-            "{name} {underlying} {m}"
-        );
+    // The issue's target: 1 vol point on every chain. The worst is ETH at the crash's low (2026-02-05
+    // 21:29): 0.896 with the surface as the running maximum of the slices in T; 1.04 when every calendar
+    // conflict was resolved by refits, which carried a short expiry's extrapolated wing into the longer
+    // expiries' quoted strikes (docs/surface.md §Calendar, §Measured).
+    for (name, underlying, m) in &medians {
+        assert!(*m <= 0.01, "{name} {underlying} {m}");
     }
 }
 
