@@ -65,6 +65,11 @@ impl<'a> SurfaceSmile<'a> {
         best.expect("the own smile is always a piece")
     }
 
+    /// Whether a shorter expiry's smile sets the surface at `k` (the own smile is below it there).
+    pub fn inherited(&self, k: f64) -> bool {
+        !std::ptr::eq(self.active(k).0.svi, self.own.svi)
+    }
+
     /// `w(k)`: the largest total variance of the pieces.
     pub fn total_variance(&self, k: f64) -> f64 {
         self.active(k).1

@@ -50,6 +50,11 @@ pub struct SliceReport {
     pub g_min: f64,
     /// Dense-grid points below the previous expiry's total variance.
     pub calendar_violations: usize,
+    /// Fit quotes where a shorter expiry's smile sets this expiry's on the surface (the running maximum
+    /// in T, `docs/surface.md` §Calendar): there the surface is not the expiry's own fit.
+    pub inherited_quotes: usize,
+    /// Share of the dense grid's points where a shorter expiry's smile sets this expiry's.
+    pub inherited_grid_share: f64,
     /// What the repairs did.
     pub repair: Repair,
     /// Objective evaluations of the last fit.
@@ -67,7 +72,7 @@ impl SliceReport {
             .knots
             .windows(2)
             .flat_map(|w| [w[0], 0.5 * (w[0] + w[1])])
-            .map(|k| 100.0 * (smile.vol(k, t) - slice.params.vol(k, t)).abs())
+            .map(|k| 100.0 * (slice.own_smile().vol(k, t) - slice.params.vol(k, t)).abs())
             .fold(0.0, f64::max);
         SliceReport {
             underlying: surface.underlying.clone(),
@@ -91,6 +96,18 @@ impl SliceReport {
                 .collect(),
             g_min: slice.check.g_min,
             calendar_violations: slice.check.calendar_violations,
+            inherited_quotes: slice
+                .quotes
+                .points
+                .k
+                .iter()
+                .filter(|&&k| smile.inherited(k))
+                .count(),
+            inherited_grid_share: {
+                let grid = surface.dense_grid();
+                let inherited = grid.iter().filter(|&&k| smile.inherited(k)).count();
+                inherited as f64 / grid.len().max(1) as f64
+            },
             repair: slice.repair,
             evaluations: slice.evaluations,
         }

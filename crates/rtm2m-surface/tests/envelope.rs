@@ -160,6 +160,7 @@ fn a_wing_of_a_shorter_expiry_sets_the_longer_one_where_it_is_higher() {
     let long_w = 0.04 + 0.1 * (1.0_f64 + 0.04).sqrt();
     assert!(short_w > long_w);
     assert!((smile.total_variance(k) - short_w).abs() < 1e-15);
+    assert!(smile.inherited(k) && !smile.inherited(0.0));
     assert!((smile.durrleman_g(k) - pieces[0].smile().durrleman_g(k)).abs() < 1e-15);
     // At the money the long expiry's own: 0.04 + 0.1·0.2 = 0.06 against 0.01 + 0.3·0.1 = 0.04.
     assert!((smile.total_variance(0.0) - 0.06).abs() < 1e-15);

@@ -93,6 +93,8 @@ fn surface_json_lines_carry_slices_health_and_marks_close_to_deribits() {
             "within_bid_ask_share",
             "g_min",
             "calendar_violations",
+            "inherited_quotes",
+            "inherited_grid_share",
             "excluded",
         ] {
             assert!(s.get(field).is_some(), "slice without {field}: {s}");

@@ -122,7 +122,8 @@ fn points(x: Option<f64>) -> String {
 fn slice_line(r: &SliceReport) -> String {
     format!(
         "{}  T={:.5}  F={:.2} ({})  {}  a={:.6} b={:.6} rho={:+.4} m={:+.4} sigma={:.4}  atm_vol={:.4} \
-         atm_skew={:+.4}  rmse={} vol pts  within={}  fit={}/{}  g_min={:.3e}  calendar_violations={}",
+         atm_skew={:+.4}  rmse={} vol pts  within={}  fit={}/{}  g_min={:.3e}  calendar_violations={}  \
+         inherited_quotes={}",
         r.expiry,
         r.expiry_years,
         r.forward,
@@ -142,6 +143,7 @@ fn slice_line(r: &SliceReport) -> String {
         r.quotes,
         r.g_min,
         r.calendar_violations,
+        r.inherited_quotes,
     )
 }
 
