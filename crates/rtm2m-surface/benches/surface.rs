@@ -1,6 +1,7 @@
 //! Surface refits of a real Deribit BTC chain (`../shared`: the 2026-02-06 04:30 snapshot, 930 instruments,
 //! 12 expiries): the whole chain cold (from quotes, no previous fit) and warm (every expiry refitted from its
-//! previous parameters), one expiry after one of its quotes changes, and one expiry's SVI fit alone; each in
+//! previous parameters), one expiry after one of its quotes changes, the marks of every instrument, and one
+//! expiry's SVI fit alone; each in
 //! wall time and in the benchmark thread's CPU time.
 //! Skipped with a note when `../shared` is absent.
 
@@ -80,6 +81,12 @@ fn surface<M: Measurement>(c: &mut Criterion<M>) {
                 .expect("a real quote applies");
             black_box(engine.refit(now))
         })
+    });
+    // Marks of every instrument of the fitted chain (each reads its expiry's smile on the surface: its own
+    // and every shorter expiry's).
+    engine.refit(now);
+    group.bench_function("marks_of_the_chain", |b| {
+        b.iter(|| black_box(engine.marks("BTC", now).expect("BTC is fitted")))
     });
     group.finish();
 

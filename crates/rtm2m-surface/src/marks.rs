@@ -158,6 +158,7 @@ pub fn marks(
                 }
             }
         }
+        let residuals = FitResiduals::of(slice);
         for (i, q) in book.quotes.iter().enumerate() {
             if t.is_nan() || t <= 0.0 {
                 unmarked.push(Unmarked {
@@ -171,6 +172,7 @@ pub fn marks(
                 move_factor,
                 band: mark_band,
                 shared: shared[i],
+                residuals: &residuals,
             };
             match mark_one(q, point_of[i], slice, t, &context) {
                 Some(m) => out.push(m),
@@ -192,6 +194,34 @@ struct MarkContext<'a> {
     band: MarkBand,
     /// The implied volatilities the quote's strike allows ([`shared_bounds`]), when it has a partner.
     shared: Option<(f64, f64)>,
+    /// What the confidences of the slice's marks read of its fit ([`FitResiduals::of`]).
+    residuals: &'a FitResiduals,
+}
+
+/// What every mark's confidence reads of its slice, computed once per slice: the at-the-money standard
+/// deviation and each fit quote's squared residual in half-spreads.
+struct FitResiduals {
+    atm_std: f64,
+    squared: Vec<f64>,
+}
+
+impl FitResiduals {
+    fn of(slice: &Slice) -> FitResiduals {
+        let p = &slice.quotes.points;
+        let t = slice.expiry_years;
+        let smile = slice.smile();
+        let squared = (0..p.len())
+            .map(|i| {
+                let half = (0.5 * (p.ask_iv[i] - p.bid_iv[i])).max(1e-4);
+                let r = (smile.vol(p.k[i], t) - p.mid_iv[i]) / half;
+                r * r
+            })
+            .collect();
+        FitResiduals {
+            atm_std: smile.total_variance(0.0).max(0.0).sqrt(),
+            squared,
+        }
+    }
 }
 
 fn mark_one(
@@ -206,6 +236,7 @@ fn mark_one(
         move_factor,
         band: mark_band,
         shared,
+        residuals,
     } = *context;
     let fit_forward = slice.forward.price;
     let k_fit = (q.strike / fit_forward).ln();
@@ -314,7 +345,14 @@ fn mark_one(
         gamma: g.gamma,
         vega: g.vega_usd_per_vol_point,
         theta: g.theta_usd_per_day,
-        confidence: confidence(own_point, slice, k_fit, health, clamped.is_some()),
+        confidence: confidence(
+            own_point,
+            slice,
+            residuals,
+            k_fit,
+            health,
+            clamped.is_some(),
+        ),
         model_iv,
         clamped,
         stale: health.stale,
@@ -382,21 +420,18 @@ fn one_sided(q: &InstrumentQuote) -> Option<(f64, Clamp)> {
 fn confidence(
     own_point: Option<usize>,
     slice: &Slice,
+    residuals: &FitResiduals,
     k: f64,
     health: &SurfaceHealth,
     clamped: bool,
 ) -> f64 {
     let p = &slice.quotes.points;
-    let t = slice.expiry_years;
-    let atm_std = slice.smile().total_variance(0.0).max(0.0).sqrt();
-    let radius = (0.5 * atm_std).max(0.02);
+    let radius = (0.5 * residuals.atm_std).max(0.02);
     let (mut n, mut sum_sq) = (0usize, 0.0);
-    for i in 0..p.len() {
+    for (i, &r2) in residuals.squared.iter().enumerate() {
         if (p.k[i] - k).abs() <= radius {
             n += 1;
-            let half = (0.5 * (p.ask_iv[i] - p.bid_iv[i])).max(1e-4);
-            let r = (slice.smile().vol(p.k[i], t) - p.mid_iv[i]) / half;
-            sum_sq += r * r;
+            sum_sq += r2;
         }
     }
     let coverage = 0.1 + 0.9 * (1.0 - (-(n as f64) / 2.0).exp());
