@@ -193,6 +193,10 @@ pub fn check_smile(
 /// An own smile's `w` and `g` at the dense grid's points, as [`check_smile`] reads them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridValues {
+    /// The smile they were read from: its SVI part.
+    pub svi: SviRaw,
+    /// Its correction.
+    pub correction: Correction,
     /// `(points, first, last)` of the grid they were read on.
     pub grid: (usize, f64, f64),
     /// `w` at each point.
@@ -207,11 +211,51 @@ impl GridValues {
         let mut scan = PieceScan::new(smile);
         let (w, g) = grid.iter().map(|&k| scan.at(k)).unzip();
         GridValues {
+            svi: *smile.svi,
+            correction: smile.correction.clone(),
             grid: grid_key(grid),
             w,
             g,
         }
     }
+
+    /// Whether these are the values of `smile` on `grid`.
+    pub fn are_of(&self, smile: Smile<'_>, grid: &[f64]) -> bool {
+        self.grid == grid_key(grid)
+            && self.svi == *smile.svi
+            && self.correction == *smile.correction
+    }
+}
+
+/// [`check_smile`] of an own smile against the previous own smile, and the own smile's values read on the
+/// way (what [`GridValues::of`] gives), so that the running maximum need not read them again.
+pub fn check_own(
+    smile: Smile<'_>,
+    previous: Option<Smile<'_>>,
+    grid: &[f64],
+) -> (ArbitrageCheck, GridValues) {
+    let mut check = empty_check();
+    let mut scan = PieceScan::new(smile);
+    let mut previous_scan = previous.map(PieceScan::new);
+    let (mut w, mut g) = (
+        Vec::with_capacity(grid.len()),
+        Vec::with_capacity(grid.len()),
+    );
+    for &k in grid {
+        let point = scan.at(k);
+        let previous_w = previous_scan.as_mut().map(|p| p.at(k).0);
+        fold_point(&mut check, k, point, previous_w);
+        w.push(point.0);
+        g.push(point.1);
+    }
+    let values = GridValues {
+        svi: *smile.svi,
+        correction: smile.correction.clone(),
+        grid: grid_key(grid),
+        w,
+        g,
+    };
+    (check, values)
 }
 
 /// `(points, first, last)` of a grid.

@@ -12,7 +12,7 @@ use crate::correction::{
     CorrectionInput, Smile, Target,
 };
 pub use crate::envelope::check_smile;
-use crate::envelope::{grid_key, Envelope, GridValues, SmilePiece, SurfaceSmile};
+use crate::envelope::{check_own, Envelope, GridValues, SmilePiece, SurfaceSmile};
 use crate::forward::{interpolate_forwards, parity_forward, Forward, ForwardSource};
 use crate::quotes::{Exclusion, InstrumentQuote};
 use crate::slice::{
@@ -803,11 +803,7 @@ impl UnderlyingSurface {
                             clear
                         }
                         None => {
-                            let check = check_smile(
-                                slice.own_smile().into(),
-                                floor_smile.map(Into::into),
-                                &self.dense,
-                            );
+                            let check = check_own_smile(slice, floor_smile, &self.dense);
                             let clear = check.calendar_violations == 0;
                             if clear {
                                 slice.own_check = check;
@@ -842,13 +838,10 @@ impl UnderlyingSurface {
                         // correction stands, and so do its checks (the floor is the same).
                         Some(mut memo) => {
                             if previous_moved || floor_corrected || !slice.correction.is_zero() {
-                                slice.own_check = *memo.check.get_or_insert_with(|| {
-                                    check_smile(
-                                        slice.own_smile().into(),
-                                        floor_smile.map(Into::into),
-                                        &self.dense,
-                                    )
+                                let check = *memo.check.get_or_insert_with(|| {
+                                    check_own_smile(slice, floor_smile, &self.dense)
                                 });
+                                slice.own_check = check;
                             }
                             slice.correction_memo = Some(memo);
                             false
@@ -864,11 +857,7 @@ impl UnderlyingSurface {
                                 || floor_corrected
                                 || !slice.correction.is_zero()
                             {
-                                slice.own_check = check_smile(
-                                    slice.own_smile().into(),
-                                    floor_smile.map(Into::into),
-                                    &self.dense,
-                                );
+                                slice.own_check = check_own_smile(slice, floor_smile, &self.dense);
                                 memo.check = Some(slice.own_check);
                             }
                             slice.correction_memo = Some(Box::new(memo));
@@ -884,11 +873,7 @@ impl UnderlyingSurface {
                 let floor_corrected = previous_slice.is_some_and(|p| !p.correction.is_zero());
                 if repaired[i] && (floor_corrected || !slice.correction.is_zero()) {
                     let floor_smile = previous_slice.map(Slice::own_smile);
-                    slice.own_check = check_smile(
-                        slice.own_smile().into(),
-                        floor_smile.map(Into::into),
-                        &self.dense,
-                    );
+                    slice.own_check = check_own_smile(slice, floor_smile, &self.dense);
                 }
             }
             if config.calendar_constraints {
@@ -908,7 +893,6 @@ impl UnderlyingSurface {
     /// dense grid are read again only when they changed. Without calendar constraints (a diagnostic), each
     /// smile is its own and is checked against the previous own smile.
     fn envelope(&mut self, config: &SurfaceConfig) {
-        let grid = grid_key(&self.dense);
         let mut floor: Vec<Arc<SmilePiece>> = Vec::new();
         let mut envelope = Envelope::default();
         let mut previous: Option<Arc<SmilePiece>> = None;
@@ -937,8 +921,11 @@ impl UnderlyingSurface {
                 previous = Some(own);
                 continue;
             }
-            let values_stale =
-                own_changed || slice.own_values.as_ref().is_none_or(|v| v.grid != grid);
+            // Values read by the own smile's last check are kept when they are of this smile.
+            let values_stale = slice
+                .own_values
+                .as_ref()
+                .is_none_or(|v| !v.are_of(own.smile(), &self.dense));
             if values_stale {
                 slice.own_values = Some(Arc::new(GridValues::of(own.smile(), &self.dense)));
             }
@@ -952,7 +939,7 @@ impl UnderlyingSurface {
             if floor_changed {
                 slice.floor.clone_from(&floor);
             }
-            if values_stale || floor_changed || slice.check.g_min.is_nan() {
+            if own_changed || values_stale || floor_changed || slice.check.g_min.is_nan() {
                 slice.check = envelope.check_and_take(&values, &self.dense);
             } else {
                 envelope.take(&values);
@@ -1471,6 +1458,14 @@ fn stays_below(smile: Smile<'_>, ceiling: Option<Smile<'_>>, grid: &[f64]) -> bo
         // NaN fails.
         svi + correction.eval(k)[0] <= c - margin.min(svi_clearance)
     })
+}
+
+/// [`check_smile`] of `slice`'s own smile against `floor` (the previous slice's own smile); the own
+/// smile's values on the grid, read on the way, are kept for the running maximum (phase 5).
+fn check_own_smile(slice: &mut Slice, floor: Option<Smile<'_>>, grid: &[f64]) -> ArbitrageCheck {
+    let (check, values) = check_own(slice.own_smile(), floor, grid);
+    slice.own_values = Some(Arc::new(values));
+    check
 }
 
 /// Whether `floor` (the previous slice) lifts one of `slice`'s fit quotes above its ask: the running

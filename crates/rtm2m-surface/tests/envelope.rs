@@ -7,7 +7,9 @@ use proptest::prelude::*;
 use rtm2m_pricing::black::normalised_black;
 use rtm2m_pricing::OptionKind;
 use rtm2m_surface::correction::{fit_correction, Correction, CorrectionInput, Target};
-use rtm2m_surface::envelope::{check_smile, Envelope, GridValues, SmilePiece, SurfaceSmile};
+use rtm2m_surface::envelope::{
+    check_own, check_smile, Envelope, GridValues, SmilePiece, SurfaceSmile,
+};
 use rtm2m_surface::surface::{repair_slice, sinh_grid};
 use rtm2m_surface::svi::SviRaw;
 use std::sync::Arc;
@@ -115,6 +117,12 @@ proptest! {
         let mut envelope = Envelope::default();
         for i in 0..pieces.len() {
             let values = GridValues::of(pieces[i].smile(), &dense);
+            // The own check reads the same values on the way, and gives what `check_smile` gives.
+            let previous_own = i.checked_sub(1).map(|p| pieces[p].smile());
+            let (own_check, own_values) = check_own(pieces[i].smile(), previous_own, &dense);
+            prop_assert_eq!(&own_values, &values);
+            prop_assert!(own_values.are_of(pieces[i].smile(), &dense));
+            prop_assert_eq!(own_check, check_smile(pieces[i].smile().into(), previous_own.map(Into::into), &dense));
             let kept = envelope.check_and_take(&values, &dense);
             let previous = i.checked_sub(1).map(|p| surface_smile(&pieces, p));
             let fresh = check_smile(surface_smile(&pieces, i), previous, &dense);
