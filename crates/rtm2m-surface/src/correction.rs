@@ -8,7 +8,7 @@
 //! bands (shrunk a little, [`BAND_SHRINK`]) by a weighted least-squares on the distance outside, one B-spline
 //! coefficient at a time, each step accepted only if on a fine grid of the correction's support Durrleman's
 //! `g` stays above a margin (no butterfly arbitrage) and the slice stays between the previous expiry's
-//! final smile and the next expiry's smile (no calendar arbitrage); a step that breaks a condition is
+//! own smile and the next expiry's smile (no calendar arbitrage); a step that breaks a condition is
 //! halved. Quotes that stay far outside lose weight between rounds (Cauchy weights), so that a quote no
 //! arbitrage-free smile can reach stops pulling its neighbours out of their bands. The next expiry's quotes
 //! cap the slice softly (at a tenth of the weight), so that a wing the slice only extrapolates makes room
@@ -366,7 +366,8 @@ impl CorrectionReader<'_> {
     }
 }
 
-/// An SVI slice with its correction: the final smile of an expiry.
+/// An SVI slice with its correction: an expiry's own smile (the surface reads the running maximum of
+/// the own smiles in T, [`crate::envelope::SurfaceSmile`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Smile<'a> {
     /// The SVI part.
@@ -569,7 +570,7 @@ pub struct CorrectionInput<'a> {
     pub extra: &'a [Target],
     /// The dense grid of the surface (checked where the correction lives, with points between the knots).
     pub grid: &'a [f64],
-    /// The total variance the slice must stay above (the previous expiry's final smile).
+    /// The total variance the slice must stay above (the previous expiry's own smile).
     pub floor: Option<Bound<'a>>,
     /// The total variance the slice must stay below (the next expiry's smile).
     pub ceiling: Option<Bound<'a>>,

@@ -728,7 +728,7 @@ impl UnderlyingSurface {
 
     /// Phase 4, from the shortest expiry to the longest: each slice's local correction
     /// ([`crate::correction`]) toward the quotes its SVI leaves outside their bid/ask, between the previous
-    /// expiry's final smile and the next expiry's SVI slice, then the dense-grid checks of the smile. A
+    /// expiry's own smile and the next expiry's SVI slice, then the dense-grid checks of the smile. A
     /// slice is corrected again only when its SVI, its quotes, its floor or its ceiling changed.
     ///
     /// A slice the repairs checked again (of its SVI alone) is checked again as a smile when it or its
