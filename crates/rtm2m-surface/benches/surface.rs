@@ -1,8 +1,7 @@
 //! Surface refits of a real Deribit BTC chain (`../shared`: the 2026-02-06 04:30 snapshot, 930 instruments,
 //! 12 expiries): the whole chain cold (from quotes, no previous fit) and warm (every expiry refitted from its
 //! previous parameters), one expiry after one of its quotes changes, the marks of every instrument, and one
-//! expiry's SVI fit alone; each in
-//! wall time and in the benchmark thread's CPU time.
+//! expiry's SVI fit alone; each in wall time and in the benchmark thread's CPU time.
 //! Skipped with a note when `../shared` is absent.
 
 mod cpu_time;

@@ -85,9 +85,9 @@ impl<'a> SurfaceSmile<'a> {
         self.active(k).0.durrleman_g(k)
     }
 
-    /// Implied volatility `√(w(k)/T)`.
+    /// Implied volatility `√(w(k)/T)` (the active piece's, from the value [`SurfaceSmile::active`] read).
     pub fn vol(&self, k: f64, expiry_years: f64) -> f64 {
-        self.active(k).0.vol(k, expiry_years)
+        (self.total_variance(k).max(0.0) / expiry_years).sqrt()
     }
 
     /// The at-the-money skew `dσ/dk` at `k = 0`, of the piece that sets the surface there.
@@ -227,34 +227,20 @@ impl GridValues {
     }
 }
 
-/// [`check_smile`] of an own smile against the previous own smile, and the own smile's values read on the
-/// way (what [`GridValues::of`] gives), so that the running maximum need not read them again.
+/// [`check_smile`] of an own smile against the previous own smile, and the own smile's values it reads
+/// ([`GridValues::of`]), so that the running maximum need not read them again.
 pub fn check_own(
     smile: Smile<'_>,
     previous: Option<Smile<'_>>,
     grid: &[f64],
 ) -> (ArbitrageCheck, GridValues) {
+    let values = GridValues::of(smile, grid);
     let mut check = empty_check();
-    let mut scan = PieceScan::new(smile);
     let mut previous_scan = previous.map(PieceScan::new);
-    let (mut w, mut g) = (
-        Vec::with_capacity(grid.len()),
-        Vec::with_capacity(grid.len()),
-    );
-    for &k in grid {
-        let point = scan.at(k);
+    for (j, &k) in grid.iter().enumerate() {
         let previous_w = previous_scan.as_mut().map(|p| p.at(k).0);
-        fold_point(&mut check, k, point, previous_w);
-        w.push(point.0);
-        g.push(point.1);
+        fold_point(&mut check, k, (values.w[j], values.g[j]), previous_w);
     }
-    let values = GridValues {
-        svi: *smile.svi,
-        correction: smile.correction.clone(),
-        grid: grid_key(grid),
-        w,
-        g,
-    };
     (check, values)
 }
 

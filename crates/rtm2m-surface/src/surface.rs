@@ -140,7 +140,7 @@ pub struct Slice {
     /// The own smile as the longer expiries read it (`None` until the first refit has finished).
     own_piece: Option<Arc<SmilePiece>>,
     /// Its `w` and `g` on the dense grid.
-    own_values: Option<Arc<GridValues>>,
+    own_values: Option<GridValues>,
     /// The own smiles of the shorter expiries, shortest first: the floor of [`Slice::smile`].
     floor: Vec<Arc<SmilePiece>>,
     /// What the correction was last computed from.
@@ -927,9 +927,8 @@ impl UnderlyingSurface {
                 .as_ref()
                 .is_none_or(|v| !v.are_of(own.smile(), &self.dense));
             if values_stale {
-                slice.own_values = Some(Arc::new(GridValues::of(own.smile(), &self.dense)));
+                slice.own_values = Some(GridValues::of(own.smile(), &self.dense));
             }
-            let values = slice.own_values.clone().expect("set above");
             let floor_changed = slice.floor.len() != floor.len()
                 || slice
                     .floor
@@ -939,10 +938,11 @@ impl UnderlyingSurface {
             if floor_changed {
                 slice.floor.clone_from(&floor);
             }
+            let values = slice.own_values.as_ref().expect("set above");
             if own_changed || values_stale || floor_changed || slice.check.g_min.is_nan() {
-                slice.check = envelope.check_and_take(&values, &self.dense);
+                slice.check = envelope.check_and_take(values, &self.dense);
             } else {
-                envelope.take(&values);
+                envelope.take(values);
             }
             floor.push(own);
         }
@@ -1464,7 +1464,7 @@ fn stays_below(smile: Smile<'_>, ceiling: Option<Smile<'_>>, grid: &[f64]) -> bo
 /// smile's values on the grid, read on the way, are kept for the running maximum (phase 5).
 fn check_own_smile(slice: &mut Slice, floor: Option<Smile<'_>>, grid: &[f64]) -> ArbitrageCheck {
     let (check, values) = check_own(slice.own_smile(), floor, grid);
-    slice.own_values = Some(Arc::new(values));
+    slice.own_values = Some(values);
     check
 }
 
