@@ -314,8 +314,12 @@ impl Engine {
         hex(&self.state_hash())
     }
 
-    /// Rebuilds an engine from [`Engine::snapshot`] bytes, on `threads` worker threads (0: one per core).
-    pub fn restore(bytes: &[u8], threads: usize) -> Result<Engine, EngineError> {
+    /// Rebuilds an engine from [`Engine::snapshot`] bytes, on the worker threads `parallelism` asks for (a
+    /// thread count converts: 0 for one per core, pinned).
+    pub fn restore(
+        bytes: &[u8],
+        parallelism: impl Into<crate::Parallelism>,
+    ) -> Result<Engine, EngineError> {
         let mut r = Reader { bytes, at: 0 };
         if r.take(MAGIC.len())? != MAGIC {
             return Err(bad("not an rtm2m engine snapshot"));
@@ -346,7 +350,7 @@ impl Engine {
             max_accounts: r.u64()? as usize,
             max_positions_per_account: r.u64()? as usize,
         };
-        let mut e = Engine::empty(underlyings, &cfg, params, threads)?;
+        let mut e = Engine::empty(underlyings, &cfg, params, parallelism.into())?;
         e.clock = r.opt(|r| r.i64().map(Timestamp::from_unix_nanos))?;
         e.last_seq = r.u64()?;
         for a in &mut e.assets {

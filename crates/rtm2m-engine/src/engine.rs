@@ -26,6 +26,7 @@ use crate::state::{
     AccountState, AssetState, Basis, BitSet, Class, Computed, Figures, Instruments, NameMap,
     Position, Published, UnderlyingMarket, Valuation,
 };
+use crate::workers::Parallelism;
 use rayon::prelude::*;
 use rtm2m_margin::account::Account;
 use rtm2m_margin::engine::Rtm2mParams;
@@ -324,6 +325,8 @@ fn margin_many(
     match pool {
         Some(pool) if parallel => pool.install(|| {
             jobs.into_par_iter()
+                // Every run a task of its own, so a thread that finishes early takes the next run left.
+                .with_max_len(1)
                 .map_init(Scratch::default, |s, (part, slice, first)| {
                     run(s, part, slice, first)
                 })
@@ -483,25 +486,11 @@ impl Engine {
         underlyings: Vec<String>,
         asset_cfg: &BTreeMap<String, AssetConfig>,
         params: EngineParams,
-        threads: usize,
+        parallelism: Parallelism,
     ) -> Result<Engine, EngineError> {
         let model = Rtm2mParams::rtm2m_default();
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |p| p.get())
-        } else {
-            threads
-        };
-        let pool = if threads > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .thread_name(|k| format!("rtm2m-engine-{k}"))
-                    .build()
-                    .map_err(|e| EngineError::Threads(e.to_string()))?,
-            )
-        } else {
-            None
-        };
+        let crate::workers::Workers { pool, threads } =
+            crate::workers::Workers::build(parallelism)?;
         let mut assets = Vec::new();
         let mut asset_by_name = NameMap::default();
         for (name, cfg) in asset_cfg {
@@ -567,14 +556,17 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Sets up an engine from an accounts file on `threads` worker threads (0: one per core); returns it with
-    /// the outputs of the starting accounts (`seq` 0).
-    pub fn new(genesis: &Genesis, threads: usize) -> Result<(Engine, Vec<Output>), EngineError> {
+    /// Sets up an engine from an accounts file on the worker threads `parallelism` asks for (a thread count
+    /// converts: 0 for one per core, pinned); returns it with the outputs of the starting accounts (`seq` 0).
+    pub fn new(
+        genesis: &Genesis,
+        parallelism: impl Into<Parallelism>,
+    ) -> Result<(Engine, Vec<Output>), EngineError> {
         let mut e = Engine::empty(
             genesis.underlyings.clone(),
             &genesis.assets,
             genesis.params.clone(),
-            threads,
+            parallelism.into(),
         )?;
         let mut out = Vec::new();
         for (k, a) in genesis.accounts.iter().enumerate() {
@@ -1409,6 +1401,12 @@ impl Engine {
     /// Worker threads.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// The cores each worker thread may run on, in worker order: one core each when pinned
+    /// ([`Parallelism::pin`]); without a pool, one list, the calling thread's cores.
+    pub fn worker_cores(&self) -> Vec<Vec<usize>> {
+        crate::workers::cores(self.pool.as_ref())
     }
 
     /// Scenarios of the grid.

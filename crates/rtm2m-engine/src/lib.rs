@@ -33,9 +33,11 @@ mod scan;
 mod screen;
 mod state;
 pub mod synthetic;
+mod workers;
 
 pub use config::Genesis;
 pub use engine::{confidence_of, Engine, Verdict};
 pub use error::EngineError;
 pub use event::{parse_input, Input, InputKind, Output, Status};
 pub use state::{Computed, Figures};
+pub use workers::Parallelism;

@@ -18,7 +18,7 @@
 pub mod writer;
 
 use rtm2m_engine::event::Output;
-use rtm2m_engine::{Engine, EngineError, Genesis, Verdict};
+use rtm2m_engine::{Engine, EngineError, Genesis, Parallelism, Verdict};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -525,8 +525,13 @@ impl Journal {
     }
 
     /// Rebuilds the engine: the latest snapshot that decodes and whose hash checks, then every journaled
-    /// input after it; a corrupt tail is cut first.
-    pub fn recover(&mut self, threads: usize) -> Result<Recovered, JournalError> {
+    /// input after it; a corrupt tail is cut first. The engine runs on the worker threads `parallelism` asks
+    /// for (a thread count converts: 0 for one per core, pinned).
+    pub fn recover(
+        &mut self,
+        parallelism: impl Into<Parallelism>,
+    ) -> Result<Recovered, JournalError> {
+        let threads: Parallelism = parallelism.into();
         let genesis_text = self
             .genesis()?
             .ok_or_else(|| self.state("the journal has no accounts file (never run)"))?;
@@ -620,12 +625,12 @@ impl Journal {
         Ok(())
     }
 
-    /// Replays the whole journal from the accounts file on `threads` threads, calling `sink` with every
-    /// output in the order the run emitted them (recorded rejections merged back at their place); returns
-    /// the engine at the end.
+    /// Replays the whole journal from the accounts file on the worker threads `threads` asks for (a thread
+    /// count converts), calling `sink` with every output in the order the run emitted them (recorded
+    /// rejections merged back at their place); returns the engine at the end.
     pub fn replay(
         &self,
-        threads: usize,
+        threads: impl Into<Parallelism>,
         mut sink: impl FnMut(&Output),
     ) -> Result<Engine, JournalError> {
         let genesis_text = self

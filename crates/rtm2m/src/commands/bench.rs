@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// Threads (0 = all cores).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// `engine`: leave the engine's worker threads to the operating system instead of pinning each to a
+    /// core of its own.
+    #[arg(long)]
+    pub no_pin: bool,
     /// Timed passes; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,

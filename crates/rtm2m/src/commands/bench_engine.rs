@@ -10,7 +10,7 @@ use anyhow::Context;
 use cpu_time::{ProcessTime, ThreadTime};
 use rtm2m_engine::event::{input_to_json, InputKind, Output};
 use rtm2m_engine::synthetic::{account_events, index_walk, population, ChainSpec, Universe};
-use rtm2m_engine::{Engine, Genesis};
+use rtm2m_engine::{Engine, Genesis, Parallelism};
 use rtm2m_journal::writer::Writer;
 use rtm2m_journal::{Group, Journal, SyncMode};
 use rtm2m_market::Timestamp;
@@ -60,7 +60,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let t = Instant::now();
     let genesis = population(args.accounts, args.positions, &universe, 7);
-    let (mut engine, _) = Engine::new(&genesis, threads)?;
+    let (mut engine, _) = Engine::new(
+        &genesis,
+        Parallelism {
+            threads,
+            pin: !args.no_pin,
+        },
+    )?;
+    let cores = engine.worker_cores();
+    let pinned = engine.threads() > 1 && cores.iter().all(|c| c.len() == 1);
     let setup_s = t.elapsed().as_secs_f64();
     out.clear();
     let t = Instant::now();
@@ -69,11 +77,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let first_margin_s = t.elapsed().as_secs_f64();
     eprintln!(
-        "engine: {} accounts, {} positions, {} instruments, {} scenarios, {threads} threads; set up in {setup_s:.2} s, chain and first margins in {first_margin_s:.2} s",
+        "engine: {} accounts, {} positions, {} instruments, {} scenarios, {threads} threads ({}); set up in {setup_s:.2} s, chain and first margins in {first_margin_s:.2} s",
         engine.account_count(),
         engine.position_count(),
         engine.instrument_count(),
-        engine.scenario_count()
+        engine.scenario_count(),
+        if pinned {
+            format!("pinned to cores {cores:?}")
+        } else {
+            "not pinned".to_owned()
+        }
     );
 
     // (1) Index ticks, alternating BTC and ETH, 0.05% steps.
@@ -230,6 +243,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             "instruments": engine.instrument_count(),
             "scenarios": engine.scenario_count(),
             "threads": threads,
+            "pinned": pinned,
             "tick_accounts": accounts_per_tick,
             "tick_p50_ms": t50,
             "tick_p99_ms": t99,

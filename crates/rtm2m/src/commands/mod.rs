@@ -15,3 +15,25 @@ pub mod serve;
 pub mod simulate;
 pub mod state_hash;
 pub mod surface;
+
+/// The engine's worker threads, as the commands that run an engine take them.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct WorkerArgs {
+    /// Worker threads of the engine (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Leave the engine's worker threads to the operating system. By default each is pinned to a core of
+    /// its own when the process may run on at least as many cores as there are workers.
+    #[arg(long)]
+    pub no_pin: bool,
+}
+
+impl WorkerArgs {
+    /// What the engine is asked for.
+    pub fn parallelism(&self) -> rtm2m_engine::Parallelism {
+        rtm2m_engine::Parallelism {
+            threads: self.threads,
+            pin: !self.no_pin,
+        }
+    }
+}

@@ -17,9 +17,9 @@ pub struct ReplayArgs {
     /// Output events, JSON Lines (stdout when absent).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Worker threads of the engine (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    /// The engine's worker threads.
+    #[command(flatten)]
+    pub workers: super::WorkerArgs,
 }
 
 /// Runs `rtm2m replay`.
@@ -42,7 +42,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut failed = None;
     let mut count = 0u64;
     let mut buf = Vec::with_capacity(512);
-    let engine = journal.replay(args.threads, |o| {
+    let engine = journal.replay(args.workers.parallelism(), |o| {
         buf.clear();
         o.write_line(&mut buf);
         count += 1;

@@ -48,9 +48,9 @@ pub struct RunArgs {
     /// Output events, JSON Lines: the whole recorded history, then this run's outputs as they commit.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Worker threads of the engine (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    /// The engine's worker threads.
+    #[command(flatten)]
+    pub workers: super::WorkerArgs,
     /// Most lines per commit group.
     #[arg(long, default_value_t = 20_000)]
     pub group_events: usize,
@@ -280,7 +280,7 @@ pub fn open_engine(
     dir: &Path,
     accounts_text: &str,
     sync: SyncMode,
-    threads: usize,
+    workers: rtm2m_engine::Parallelism,
 ) -> anyhow::Result<(Journal, Engine, u64, u64)> {
     let mut journal = Journal::open(dir, sync)?;
     match journal.genesis()? {
@@ -291,7 +291,7 @@ pub fn open_engine(
                     dir.display()
                 );
             }
-            let r = journal.recover(threads)?;
+            let r = journal.recover(workers)?;
             if let Some((seq, why)) = &r.cut {
                 eprintln!("rtm2m: journal tail cut at seq {seq}: {why}");
             }
@@ -303,7 +303,7 @@ pub fn open_engine(
         }
         None => {
             let genesis = Genesis::from_json(accounts_text)?;
-            let (engine, outputs) = Engine::new(&genesis, threads)?;
+            let (engine, outputs) = Engine::new(&genesis, workers)?;
             journal.init(accounts_text, &outputs)?;
             Ok((journal, engine, 0, 0))
         }
@@ -318,7 +318,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         &args.data_dir,
         &accounts_text,
         args.sync.into(),
-        args.threads,
+        args.workers.parallelism(),
     )?;
     let mut out_file = match &args.out {
         Some(p) => {

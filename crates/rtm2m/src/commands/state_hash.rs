@@ -12,9 +12,9 @@ pub struct StateHashArgs {
     /// Directory of the journal.
     #[arg(long)]
     pub data_dir: PathBuf,
-    /// Worker threads of the engine (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    /// The engine's worker threads.
+    #[command(flatten)]
+    pub workers: super::WorkerArgs,
     /// Print a JSON object (hash, last applied seq, last processed seq, accounts, snapshot used) instead
     /// of the hash alone.
     #[arg(long)]
@@ -30,7 +30,7 @@ pub fn run(args: &StateHashArgs) -> anyhow::Result<()> {
         );
     }
     let mut journal = Journal::open(&args.data_dir, SyncMode::Full)?;
-    let r = journal.recover(args.threads)?;
+    let r = journal.recover(args.workers.parallelism())?;
     if let Some((seq, why)) = &r.cut {
         eprintln!("rtm2m: journal tail cut at seq {seq}: {why}");
     }
