@@ -46,9 +46,10 @@ pub struct BenchArgs {
     /// Number of options per timed pass.
     #[arg(long, default_value_t = 1_000_000)]
     pub n: usize,
-    /// Threads (0 = all cores).
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// Threads (0 = all cores). Default: 1 for `price` and `iv` (one core's throughput), all cores for
+    /// `engine` (as `rtm2m run` runs).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// `engine`: leave the engine's worker threads to the operating system instead of pinning each to a
     /// core of its own.
     #[arg(long)]
@@ -126,6 +127,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Inputs::Crypto => random_crypto_options(args.n, 7),
         Inputs::QuantlibPeer => quantlib_peer_options(args.n, 42),
     };
+    let threads = match args.threads.unwrap_or(1) {
+        0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
+        n => n,
+    };
     let mut seconds = Vec::with_capacity(args.repeat);
     let mut checksum = 0.0;
     let name = match args.target {
@@ -134,10 +139,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Target::Serve => bail!("the service bench runs on its own (serve::bench)"),
         Target::Price => {
             let mut out = GreeksBatch::default();
-            price_batch(&options, &mut out, args.threads)?; // warm-up (allocates the outputs)
+            price_batch(&options, &mut out, threads)?; // warm-up (allocates the outputs)
             for _ in 0..args.repeat {
                 let start = Instant::now();
-                price_batch(&options, &mut out, args.threads)?;
+                price_batch(&options, &mut out, threads)?;
                 seconds.push(start.elapsed().as_secs_f64());
                 checksum += out.price.iter().sum::<f64>()
                     + out.delta.iter().sum::<f64>()
@@ -161,10 +166,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 ivs.dividend.push(inputs.dividend);
             }
             let mut out = Vec::new();
-            implied_vol_batch(&ivs, &mut out, args.threads)?;
+            implied_vol_batch(&ivs, &mut out, threads)?;
             for _ in 0..args.repeat {
                 let start = Instant::now();
-                implied_vol_batch(&ivs, &mut out, args.threads)?;
+                implied_vol_batch(&ivs, &mut out, threads)?;
                 seconds.push(start.elapsed().as_secs_f64());
                 checksum += out.iter().map(|r| r.unwrap_or(0.0)).sum::<f64>();
             }
@@ -175,11 +180,6 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let median = seconds[seconds.len() / 2];
     let per_second = args.n as f64 / median;
     let ns_per_item = median * 1e9 / args.n as f64;
-    let threads = if args.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |p| p.get())
-    } else {
-        args.threads
-    };
     println!(
         "{name}: n={} threads={threads} isa={:?} median of {} passes: {median:.6} s, {per_second:.0}/s, {ns_per_item:.2} ns/item (checksum {checksum:.6e})",
         args.n,

@@ -40,10 +40,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         args.positions >= args.accounts,
         "--positions: must be at least --accounts"
     );
-    let threads = if args.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |p| p.get())
-    } else {
-        args.threads
+    let threads = match args.threads.unwrap_or(0) {
+        0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
+        n => n,
     };
     let start = Timestamp::parse_rfc3339("2026-01-05T15:00:00Z").context("start time")?;
     let spec = ChainSpec::default_at(start);
