@@ -531,7 +531,7 @@ impl Journal {
         &mut self,
         parallelism: impl Into<Parallelism>,
     ) -> Result<Recovered, JournalError> {
-        let threads: Parallelism = parallelism.into();
+        let parallelism: Parallelism = parallelism.into();
         let genesis_text = self
             .genesis()?
             .ok_or_else(|| self.state("the journal has no accounts file (never run)"))?;
@@ -556,7 +556,7 @@ impl Journal {
                     bad_snapshots.push((seq, "checksum mismatch".into()));
                     continue;
                 }
-                match Engine::restore(&body, threads) {
+                match Engine::restore(&body, parallelism) {
                     Ok(e)
                         if e.state_hash().as_slice() == hash.as_slice() && e.last_seq() == seq =>
                     {
@@ -577,7 +577,9 @@ impl Journal {
                 let g = Genesis::from_json(&genesis_text).map_err(|e| self.engine_err(e))?;
                 (
                     None,
-                    Engine::new(&g, threads).map_err(|e| self.engine_err(e))?.0,
+                    Engine::new(&g, parallelism)
+                        .map_err(|e| self.engine_err(e))?
+                        .0,
                 )
             }
         };
@@ -625,19 +627,19 @@ impl Journal {
         Ok(())
     }
 
-    /// Replays the whole journal from the accounts file on the worker threads `threads` asks for (a thread
-    /// count converts), calling `sink` with every output in the order the run emitted them (recorded
+    /// Replays the whole journal from the accounts file on the worker threads `parallelism` asks for (a
+    /// thread count converts), calling `sink` with every output in the order the run emitted them (recorded
     /// rejections merged back at their place); returns the engine at the end.
     pub fn replay(
         &self,
-        threads: impl Into<Parallelism>,
+        parallelism: impl Into<Parallelism>,
         mut sink: impl FnMut(&Output),
     ) -> Result<Engine, JournalError> {
         let genesis_text = self
             .genesis()?
             .ok_or_else(|| self.state("the journal has no accounts file (never run)"))?;
         let g = Genesis::from_json(&genesis_text).map_err(|e| self.engine_err(e))?;
-        let (mut engine, outputs) = Engine::new(&g, threads).map_err(|e| self.engine_err(e))?;
+        let (mut engine, outputs) = Engine::new(&g, parallelism).map_err(|e| self.engine_err(e))?;
         for o in &outputs {
             sink(o);
         }

@@ -84,6 +84,8 @@ struct ConfigFile {
     #[serde(default)]
     threads: Option<usize>,
     #[serde(default)]
+    pin_threads: Option<bool>,
+    #[serde(default)]
     accounts_file: Option<PathBuf>,
     #[serde(default)]
     feed: Option<FeedFile>,
@@ -104,6 +106,8 @@ pub struct ServiceConfig {
     pub data_dir: PathBuf,
     /// Engine worker threads (0: one per core).
     pub threads: usize,
+    /// Pin each engine worker to a core of its own (when there are enough cores; `docs/engine.md` §1).
+    pub pin_threads: bool,
     /// Accounts file (engine genesis, `docs/engine.md` §2) instead of the synthetic population.
     pub accounts_file: Option<PathBuf>,
     /// What feeds the engine.
@@ -126,6 +130,7 @@ impl Default for ServiceConfig {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("rtm2m-data"),
             threads: 0,
+            pin_threads: true,
             accounts_file: None,
             feed: FeedKind::Simulator,
             replay_interval_ms: 2000,
@@ -138,6 +143,14 @@ impl Default for ServiceConfig {
 }
 
 impl ServiceConfig {
+    /// The engine's worker threads as configured.
+    pub fn parallelism(&self) -> rtm2m_engine::Parallelism {
+        rtm2m_engine::Parallelism {
+            threads: self.threads,
+            pin: self.pin_threads,
+        }
+    }
+
     /// Reads a configuration file's text; the error names the field and the reason.
     pub fn from_toml(text: &str) -> Result<ServiceConfig, ServiceError> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| {
@@ -156,6 +169,9 @@ impl ServiceConfig {
         }
         if let Some(t) = file.threads {
             c.threads = t;
+        }
+        if let Some(p) = file.pin_threads {
+            c.pin_threads = p;
         }
         c.accounts_file = file.accounts_file;
         if let Some(s) = file.simulator {
@@ -267,10 +283,18 @@ mod tests {
     #[test]
     fn file_sets_feed_tokens_and_simulator() {
         let c = ServiceConfig::from_toml(
-            "listen = \"127.0.0.1:0\"\n[feed]\nreplay = \"x.jsonl\"\n[simulator]\naccounts = 10\npositions = 20\n[[tokens]]\nname = \"ops\"\nscope = \"admin\"\nsha256 = \"00\"\n",
+            "listen = \"127.0.0.1:0\"\nthreads = 2\npin_threads = false\n[feed]\nreplay = \"x.jsonl\"\n[simulator]\naccounts = 10\npositions = 20\n[[tokens]]\nname = \"ops\"\nscope = \"admin\"\nsha256 = \"00\"\n",
         )
         .unwrap();
         assert_eq!(c.feed, FeedKind::Replay("x.jsonl".into()));
+        assert_eq!(
+            c.parallelism(),
+            rtm2m_engine::Parallelism {
+                threads: 2,
+                pin: false
+            }
+        );
+        assert!(ServiceConfig::default().pin_threads);
         assert_eq!(c.sim.accounts, 10);
         assert_eq!(c.tokens[0].scope, "admin");
     }

@@ -161,7 +161,7 @@ pub fn setup(cfg: &ServiceConfig) -> Result<Setup, ServiceError> {
                 })
                 .collect();
             let genesis = genesis_for(cfg, &inputs)?;
-            let (engine, initial) = Engine::new(&genesis, cfg.threads)?;
+            let (engine, initial) = Engine::new(&genesis, cfg.parallelism())?;
             sim.set_accounts(genesis.accounts.iter().map(|a| a.id.clone()).collect());
             let first = FeedBatch {
                 source: Source::Simulator,
@@ -188,7 +188,7 @@ pub fn setup(cfg: &ServiceConfig) -> Result<Setup, ServiceError> {
             let (groups, label) = read_replay(path, cfg)?;
             let first = groups.first().cloned().unwrap_or_default();
             let genesis = genesis_for(cfg, &first)?;
-            let (engine, initial) = Engine::new(&genesis, cfg.threads)?;
+            let (engine, initial) = Engine::new(&genesis, cfg.parallelism())?;
             let interval = Duration::from_millis(cfg.replay_interval_ms);
             Ok(Setup {
                 engine,
@@ -207,7 +207,7 @@ pub fn setup(cfg: &ServiceConfig) -> Result<Setup, ServiceError> {
                 Some(_) => genesis_for(cfg, &[])?,
                 None => Genesis::from_json("{}")?,
             };
-            let (engine, initial) = Engine::new(&genesis, cfg.threads)?;
+            let (engine, initial) = Engine::new(&genesis, cfg.parallelism())?;
             Ok(Setup {
                 engine,
                 genesis,

@@ -40,10 +40,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         args.positions >= args.accounts,
         "--positions: must be at least --accounts"
     );
-    let threads = match args.threads.unwrap_or(0) {
-        0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
-        n => n,
-    };
+    // One worker per core unless told (as `rtm2m run`).
+    let threads = args.threads.unwrap_or(0);
     let start = Timestamp::parse_rfc3339("2026-01-05T15:00:00Z").context("start time")?;
     let spec = ChainSpec::default_at(start);
     let chain = spec.initial_events();
@@ -66,6 +64,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             pin: !args.no_pin,
         },
     )?;
+    let threads = engine.threads();
     let cores = engine.worker_cores();
     let pinned = engine.threads() > 1 && cores.iter().all(|c| c.len() == 1);
     let setup_s = t.elapsed().as_secs_f64();
