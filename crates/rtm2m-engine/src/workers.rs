@@ -4,8 +4,13 @@
 //! operating system, two workers are at times queued on one core while the other core idles: on the
 //! project's 2-core VM, ticks where both workers waited 4–7 ms each in the run queue (their
 //! `/proc/self/task/*/schedstat`) with no other process running put the bench's tick p99 at 21–24 ms
-//! against 15.5–21 ms pinned (`docs/engine.md` §8). Pinning is the default whenever every worker can have
-//! a core of its own among those the process may run on (which respects `taskset` and cpusets).
+//! against 15.5–21 ms pinned (`docs/engine.md` §8).
+//!
+//! Pinning is the default when the workers fill the cores the process may run on, one each: the engine
+//! owns those cores (the whole machine, or what `taskset` or a cpuset gives it). With fewer workers than
+//! cores they are left to the operating system, which then has idle cores to move them to, and two engines
+//! on one large machine do not pile onto its first cores; to pin there, give the process as many cores as
+//! workers (`taskset -c 4,5 rtm2m run --threads 2 ...`).
 
 use crate::error::EngineError;
 
@@ -16,7 +21,7 @@ use crate::error::EngineError;
 pub struct Parallelism {
     /// Worker threads; 0 means one per core the process may run on, 1 means no pool (all on the caller).
     pub threads: usize,
-    /// Pin worker `k` to the `k`-th core the process may run on, when there are at least as many such cores
+    /// Pin worker `k` to the `k`-th core the process may run on, when there are exactly as many such cores
     /// as workers (otherwise the workers are left to the operating system).
     pub pin: bool,
 }
@@ -47,7 +52,7 @@ impl Workers {
                 threads: 1,
             });
         }
-        let pinned = (p.pin && cores.len() >= threads).then_some(cores);
+        let pinned = pin_plan(p.pin, threads, cores);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|k| format!("rtm2m-engine-{k}"))
@@ -65,6 +70,16 @@ impl Workers {
             threads,
         })
     }
+}
+
+/// The core each worker is pinned to, in worker order, when `pin` is asked and the `threads` workers fill
+/// the `cores` the process may run on, one each; `None` leaves them to the operating system.
+fn pin_plan(
+    pin: bool,
+    threads: usize,
+    cores: Vec<core_affinity::CoreId>,
+) -> Option<Vec<core_affinity::CoreId>> {
+    (pin && threads > 1 && cores.len() == threads).then_some(cores)
 }
 
 /// The cores each worker of `pool` may run on, in worker order (without a pool, one list: the calling
@@ -97,20 +112,21 @@ mod tests {
     }
 
     #[test]
-    fn pinned_workers_each_run_on_a_core_of_their_own() {
+    fn workers_filling_the_cores_each_run_on_a_core_of_their_own() {
         let all = process_cores();
         if all.len() < 2 {
             eprintln!("note: one core available, nothing to pin two workers to; test skipped");
             return;
         }
+        // One worker per core: each pinned to its own, in order.
         let w = Workers::build(Parallelism {
-            threads: 2,
+            threads: all.len(),
             pin: true,
         })
         .expect("pool");
-        assert_eq!(w.threads, 2);
+        assert_eq!(w.threads, all.len());
         let cores = cores(w.pool.as_ref());
-        assert_eq!(cores, vec![vec![all[0]], vec![all[1]]]);
+        assert_eq!(cores, all.iter().map(|&c| vec![c]).collect::<Vec<_>>());
         // A thread count converts with pinning on.
         assert_eq!(
             Parallelism::from(2),
@@ -119,6 +135,25 @@ mod tests {
                 pin: true
             }
         );
+    }
+
+    #[test]
+    fn workers_are_pinned_only_when_they_fill_the_cores_one_each() {
+        let cores = |n: usize| {
+            (0..n)
+                .map(|id| core_affinity::CoreId { id })
+                .collect::<Vec<_>>()
+        };
+        let ids = |plan: Option<Vec<core_affinity::CoreId>>| {
+            plan.map(|c| c.iter().map(|c| c.id).collect::<Vec<_>>())
+        };
+        assert_eq!(ids(pin_plan(true, 2, cores(2))), Some(vec![0, 1]));
+        assert_eq!(ids(pin_plan(true, 8, cores(8))), Some((0..8).collect()));
+        // Fewer workers than cores (another process may pin too), more, or not asked: not pinned.
+        assert_eq!(ids(pin_plan(true, 2, cores(64))), None);
+        assert_eq!(ids(pin_plan(true, 3, cores(2))), None);
+        assert_eq!(ids(pin_plan(false, 2, cores(2))), None);
+        assert_eq!(ids(pin_plan(true, 1, cores(1))), None);
     }
 
     #[test]

@@ -106,7 +106,8 @@ pub struct ServiceConfig {
     pub data_dir: PathBuf,
     /// Engine worker threads (0: one per core).
     pub threads: usize,
-    /// Pin each engine worker to a core of its own (when there are enough cores; `docs/engine.md` §1).
+    /// Pin each engine worker to a core of its own when the workers fill the process's cores
+    /// (`docs/engine.md` §1).
     pub pin_threads: bool,
     /// Accounts file (engine genesis, `docs/engine.md` §2) instead of the synthetic population.
     pub accounts_file: Option<PathBuf>,

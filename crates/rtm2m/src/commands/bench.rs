@@ -51,7 +51,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// `engine`: leave the engine's worker threads to the operating system instead of pinning each to a
-    /// core of its own.
+    /// core of its own (done when they fill the process's cores).
     #[arg(long)]
     pub no_pin: bool,
     /// Timed passes; the median is reported.

@@ -22,8 +22,9 @@ pub struct WorkerArgs {
     /// Worker threads of the engine (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Leave the engine's worker threads to the operating system. By default each is pinned to a core of
-    /// its own when the process may run on at least as many cores as there are workers.
+    /// Leave the engine's worker threads to the operating system. By default, when the workers fill the
+    /// cores the process may run on (one per core, or `taskset` to as many cores as workers), each is
+    /// pinned to its own.
     #[arg(long)]
     pub no_pin: bool,
 }
