@@ -41,7 +41,6 @@ pub(crate) struct Workers {
 impl Workers {
     /// Builds the pool `p` asks for. The cores are those the calling thread may run on, read once here.
     pub fn build(p: Parallelism) -> Result<Workers, EngineError> {
-        let cores = core_affinity::get_core_ids().unwrap_or_default();
         let threads = match p.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -52,6 +51,7 @@ impl Workers {
                 threads: 1,
             });
         }
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
         let pinned = pin_plan(p.pin, threads, cores);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -85,35 +85,28 @@ fn pin_plan(
 /// The cores each worker of `pool` may run on, in worker order (without a pool, one list: the calling
 /// thread's cores).
 pub(crate) fn cores(pool: Option<&rayon::ThreadPool>) -> Vec<Vec<usize>> {
-    let of_this_thread = || {
-        core_affinity::get_core_ids()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.id)
-            .collect::<Vec<usize>>()
-    };
     match pool {
-        Some(pool) => pool.broadcast(|_| of_this_thread()),
-        None => vec![of_this_thread()],
+        Some(pool) => pool.broadcast(|_| cores_of_this_thread()),
+        None => vec![cores_of_this_thread()],
     }
+}
+
+/// The cores the calling thread may run on (`sched_getaffinity` on Linux).
+fn cores_of_this_thread() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The cores the calling thread may run on (`sched_getaffinity`).
-    fn process_cores() -> Vec<usize> {
-        core_affinity::get_core_ids()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.id)
-            .collect()
-    }
-
     #[test]
     fn workers_filling_the_cores_each_run_on_a_core_of_their_own() {
-        let all = process_cores();
+        let all = cores_of_this_thread();
         if all.len() < 2 {
             eprintln!("note: one core available, nothing to pin two workers to; test skipped");
             return;
@@ -158,7 +151,7 @@ mod tests {
 
     #[test]
     fn workers_are_left_to_the_system_when_asked_or_when_cores_are_too_few() {
-        let all = process_cores();
+        let all = cores_of_this_thread();
         let unpinned = Workers::build(Parallelism {
             threads: 2,
             pin: false,
@@ -181,7 +174,7 @@ mod tests {
         let one = Workers::build(Parallelism::from(1)).expect("no pool");
         assert!(one.pool.is_none());
         assert_eq!(one.threads, 1);
-        assert_eq!(cores(None), vec![process_cores()]);
+        assert_eq!(cores(None), vec![cores_of_this_thread()]);
         let every = Workers::build(Parallelism::from(0)).expect("pool");
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(every.threads, n);
