@@ -647,22 +647,26 @@ pub(crate) fn worst_loss_reused(
     }
     let w = layout.width;
     let (mut bound, mut moved) = (0.0f64, 0.0f64);
-    let mut d = [0.0f64; 2];
+    // The two sums in registers (an indexed array would make each addition wait for the last one's store):
+    // each term is added to its own underlying's sum and +0.0 to the other's, which leaves it unchanged to
+    // the bit (a sum started at +0.0 is never −0.0 in round-to-nearest).
+    let (mut d0, mut d1) = (0.0f64, 0.0f64);
+    let second = if held.len() == 2 { held[1].0 } else { u8::MAX };
     for &(row, size, g) in terms {
-        let k = if g == held[0].0 {
-            0
-        } else if held.len() == 2 && g == held[1].0 {
-            1
-        } else {
+        let k = usize::from(g == second);
+        if k == 0 && g != held[0].0 {
             return None;
-        };
+        }
         let magnitude = size.abs();
         bound += magnitude * rows.bound[row];
         if changed[k] {
             moved += magnitude * drift[row];
         }
-        d[k] += size * rows.exact[row * w + at[k]];
+        let v = size * rows.exact[row * w + at[k]];
+        d0 += if k == 0 { v } else { 0.0 };
+        d1 += if k == 0 { 0.0 } else { v };
     }
+    let d = [d0, d1];
     // Also false for NaN.
     if !(bound.is_finite() && moved.is_finite()) {
         return None;
