@@ -39,6 +39,15 @@ use rtm2m_market::event::{IndexStatus, IndexUpdate};
 use rtm2m_market::{Event, Timestamp};
 use std::collections::BTreeMap;
 
+/// How far ahead of its application an input is announced to [`Engine::prefetch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookahead {
+    /// A few inputs ahead: the account's record.
+    Account,
+    /// The next input: what the record points to.
+    Holdings,
+}
+
 /// What became of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -780,6 +789,38 @@ impl Engine {
             out.extend(outputs);
         }
         list.len() as u64
+    }
+
+    /// The account an input names, when it names a known one (no effect on the state).
+    fn account_of(&self, input: &Input) -> Option<usize> {
+        let id = match &input.kind {
+            InputKind::Fill(f) => &f.account,
+            InputKind::Deposit(t) | InputKind::Withdrawal(t) => &t.account,
+            InputKind::Market(_) | InputKind::OpenAccount(_) => return None,
+        };
+        self.account_by_id.get(id.as_str()).map(|&a| a as usize)
+    }
+
+    /// A hint that `input` will be applied soon: brings into the caches what applying it reads first, so a
+    /// caller that reads its inputs ahead overlaps the memory latency of one input's account with the work
+    /// of the inputs before it. No effect on the state or on any result; an input that names no known
+    /// account is ignored.
+    /// - [`Lookahead::Account`] (a few inputs ahead): finds the account and fetches its record.
+    /// - [`Lookahead::Holdings`] (the next input, once its record was fetched): its positions, collateral
+    ///   and its id (which its outputs share).
+    pub fn prefetch(&self, input: &Input, stage: Lookahead) {
+        let Some(a) = self.account_of(input) else {
+            return;
+        };
+        match stage {
+            Lookahead::Account => prefetch_slice(std::slice::from_ref(&self.accounts[a])),
+            Lookahead::Holdings => {
+                let acct = &self.accounts[a];
+                prefetch_slice(&acct.positions);
+                prefetch_slice(&acct.collateral);
+                prefetch(acct.id.as_ptr());
+            }
+        }
     }
 
     /// Reads and applies one input line (`line` is its 1-based number in the input, for rejections).

@@ -5,7 +5,7 @@
 //! outputs written to a file) in events per second; and the peak resident memory.
 
 use super::bench::BenchArgs;
-use super::run::{ingest, IngestOptions};
+use super::run::{ingest, IngestOptions, LOOKAHEAD};
 use anyhow::Context;
 use cpu_time::{ProcessTime, ThreadTime};
 use rtm2m_engine::event::{input_to_json, InputKind, Output};
@@ -178,6 +178,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         processed_seq: 0,
         processed_line: 0,
         progress: false,
+        lookahead: LOOKAHEAD,
     };
     let t = Instant::now();
     // The journal's threads' CPU time: the process's during the ingest less the engine thread's.

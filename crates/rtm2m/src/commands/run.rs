@@ -7,10 +7,11 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use rtm2m_engine::event::{parse_input, Output};
-use rtm2m_engine::{Engine, Genesis, Verdict};
+use rtm2m_engine::event::{parse_input, Input, Output, ParseError};
+use rtm2m_engine::{Engine, Genesis, Lookahead, Verdict};
 use rtm2m_journal::writer::Writer;
 use rtm2m_journal::{Group, InputRecord, Journal, SyncMode};
+use std::collections::VecDeque;
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -98,6 +99,32 @@ pub struct IngestOptions {
     pub processed_line: u64,
     /// Show progress on stderr (when it is a terminal).
     pub progress: bool,
+    /// Lines read and parsed ahead of the one applied, so that the engine fetches their accounts into the
+    /// caches meanwhile (`Engine::prefetch`). 0 for a stream that may pause (a pipe, a terminal), where a
+    /// line would otherwise wait for the next ones before it is applied.
+    pub lookahead: usize,
+}
+
+/// [`IngestOptions::lookahead`] for events read from a regular file.
+pub const LOOKAHEAD: usize = 4;
+
+/// A line read: its 1-based number, its text without the line end, and what it reads as.
+struct Parsed {
+    line_no: u64,
+    line: String,
+    input: Result<Input, ParseError>,
+}
+
+impl Parsed {
+    fn new((line_no, mut line): (u64, String)) -> Parsed {
+        line.truncate(line.trim_end_matches(['\r', '\n']).len());
+        let input = parse_input(&line);
+        Parsed {
+            line_no,
+            line,
+            input,
+        }
+    }
 }
 
 /// Applies `lines` (1-based number, text) to `engine`, handing commit groups to `writer`; returns the counts.
@@ -161,16 +188,41 @@ pub fn ingest(
         stats.groups += 1;
         Ok(true)
     };
-    for item in lines {
-        let (line_no, mut line) = item.context("reading the events")?;
+    // Lines read and parsed ahead of the one applied (`opts.lookahead` of them), each announced to the
+    // engine as it enters, and the next one again just before it is applied (`Engine::prefetch`).
+    let mut lines = lines.fuse();
+    let mut ahead: VecDeque<std::io::Result<Parsed>> = VecDeque::with_capacity(opts.lookahead + 1);
+    loop {
+        while ahead.len() <= opts.lookahead {
+            let Some(item) = lines.next() else { break };
+            let item = item.map(Parsed::new);
+            if let Ok(Parsed {
+                input: Ok(input), ..
+            }) = &item
+            {
+                engine.prefetch(input, Lookahead::Account);
+            }
+            ahead.push_back(item);
+        }
+        let Some(item) = ahead.pop_front() else { break };
+        if let Some(Ok(Parsed {
+            input: Ok(next), ..
+        })) = ahead.front()
+        {
+            engine.prefetch(next, Lookahead::Holdings);
+        }
+        let Parsed {
+            line_no,
+            line,
+            input: parsed,
+        } = item.context("reading the events")?;
         stats.lines += 1;
-        line.truncate(line.trim_end_matches(['\r', '\n']).len());
         let text = line.as_str();
         if text.trim().is_empty() {
             continue;
         }
         out.clear();
-        let verdict = match parse_input(text) {
+        let verdict = match parsed {
             Ok(input) => {
                 if input.seq <= opts.processed_seq {
                     stats.skipped += 1;
@@ -368,6 +420,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         processed_seq,
         processed_line,
         progress: std::io::stderr().is_terminal(),
+        lookahead: if std::fs::metadata(&args.events).is_ok_and(|m| m.is_file()) {
+            LOOKAHEAD
+        } else {
+            0
+        },
     };
     let started = Instant::now();
     let stats = ingest(&mut engine, &writer, numbered_lines(&args.events)?, &opts);
