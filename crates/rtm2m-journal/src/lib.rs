@@ -163,6 +163,30 @@ fn crc_input(seq: u64, ts_ns: i64, kind: &str, body: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// A connection that copies the WAL's committed pages into the database (SQLite's checkpoint), so that the
+/// committing connection does not have to.
+pub(crate) struct WalCheckpointer {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl WalCheckpointer {
+    /// Copies every page committed so far, without waiting for the writer; true when the WAL is then
+    /// entirely in the database (the next transaction starts it over).
+    pub fn checkpoint(&self) -> Result<bool, JournalError> {
+        let (busy, log, copied): (i64, i64, i64) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(|source| JournalError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(busy == 0 && log == copied)
+    }
+}
+
 /// The journal of one data directory.
 #[derive(Debug)]
 pub struct Journal {
@@ -269,6 +293,29 @@ impl Journal {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Sets how many pages a commit may leave in the WAL before it checkpoints them itself (SQLite's
+    /// `wal_autocheckpoint`; 0: never, a [`WalCheckpointer`] does).
+    pub(crate) fn set_autocheckpoint(&self, pages: u32) -> Result<(), JournalError> {
+        self.conn
+            .query_row(
+                &format!("PRAGMA wal_autocheckpoint={pages}"),
+                [],
+                |_| Ok(()),
+            )
+            .map_err(|e| self.sql(e))
+    }
+
+    /// A second connection to this journal, to checkpoint its WAL from another thread.
+    pub(crate) fn checkpointer(&self) -> Result<WalCheckpointer, JournalError> {
+        let conn = Connection::open(&self.path).map_err(|e| self.sql(e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| self.sql(e))?;
+        Ok(WalCheckpointer {
+            conn,
+            path: self.path.clone(),
+        })
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, JournalError> {

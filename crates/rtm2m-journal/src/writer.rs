@@ -3,11 +3,21 @@
 //! pipeline, each with a bounded queue of one group ahead of it: one writes each output's JSON line, one
 //! commits the group in one transaction, one calls the commit hook (which writes the outputs and the
 //! acknowledgement) on committed groups only, in order, so nothing is acknowledged before it is durable. The
-//! commit thread waits on the disk (`fsync`) for a share of its time; the other two work meanwhile.
-use crate::{Group, Journal, JournalError};
+//! commit thread waits on the disk (`fsync`) for a share of its time; the other two work meanwhile. A fourth
+//! thread copies the WAL into the database (SQLite's checkpoint) while the next group commits, which the
+//! commit that filled the WAL would otherwise do before the next could start.
+use crate::{Group, Journal, JournalError, WalCheckpointer};
 use std::sync::mpsc::{sync_channel, SyncSender};
-
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+
+/// SQLite's default `wal_autocheckpoint`, given back to the journal when the writer finishes.
+const AUTOCHECKPOINT_PAGES: u32 = 1000;
+
+/// Bytes of rows committed since the WAL was last emptied past which the commit thread waits for the
+/// checkpointer to catch up (the WAL starts over only when a transaction begins with all of it copied: a
+/// bound on its size under sustained load).
+const WAL_BYTES_MAX: u64 = 64 << 20;
 
 /// The writer thread has stopped (a commit or the hook failed): [`Writer::finish`] returns why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +37,92 @@ pub struct Writer {
     commit: Option<JoinHandle<Result<Journal, JournalError>>>,
     /// Calls the hook.
     publish: Option<JoinHandle<Result<(), JournalError>>>,
+    /// Checkpoints the WAL.
+    checkpoint: Option<JoinHandle<Result<(), JournalError>>>,
+}
+
+/// What the commit thread and the checkpoint thread share: commits are numbered from 1.
+#[derive(Debug, Default)]
+struct Progress {
+    /// The last commit.
+    committed: u64,
+    /// The last commit a checkpoint was started after.
+    attempted: u64,
+    /// The last commit entirely copied into the database.
+    copied: u64,
+    /// The commit the commit thread waits to see copied (0: none).
+    awaited: u64,
+    /// No more commits.
+    done: bool,
+    /// The checkpoint thread stopped on an error.
+    failed: bool,
+}
+
+/// Applies its change to the shared [`Progress`] when dropped: when its thread ends, panics included, so
+/// that the other thread never waits on it for ever.
+struct OnExit<'a>(&'a Checkpoints, fn(&mut Progress));
+
+impl Drop for OnExit<'_> {
+    fn drop(&mut self) {
+        self.0.update(self.1);
+    }
+}
+
+/// [`Progress`] with its condition variable.
+#[derive(Debug, Default)]
+struct Checkpoints {
+    progress: Mutex<Progress>,
+    changed: Condvar,
+}
+
+impl Checkpoints {
+    fn update(&self, f: impl FnOnce(&mut Progress)) {
+        let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut p);
+        self.changed.notify_all();
+    }
+
+    /// Waits until commit `n` is copied into the database; false when the checkpoint thread failed.
+    fn wait_copied(&self, n: u64) -> bool {
+        let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        p.awaited = n;
+        self.changed.notify_all();
+        while p.copied < n && !p.failed {
+            p = self.changed.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+        p.awaited = 0;
+        !p.failed
+    }
+
+    /// The checkpoint thread: after each commit (and again while the commit thread waits on an
+    /// incomplete copy), copies the WAL into the database.
+    fn run(&self, wal: WalCheckpointer) -> Result<(), JournalError> {
+        // Ended before the commits did: an error (or a panic) the commit thread must not wait on.
+        let _failed = OnExit(self, |p| p.failed |= !p.done);
+        loop {
+            let target = {
+                let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+                while p.committed == p.attempted && p.awaited <= p.copied && !p.done {
+                    p = self.changed.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
+                if p.done && p.committed == p.attempted {
+                    return Ok(());
+                }
+                p.committed
+            };
+            let complete = wal.checkpoint()?;
+            self.update(|p| {
+                p.attempted = target;
+                if complete {
+                    p.copied = p.copied.max(target);
+                }
+            });
+            if !complete {
+                // A reader holds older pages: try again shortly rather than spin.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
 }
 
 /// A group with the JSON line of each of its outputs.
@@ -34,7 +130,23 @@ type Lined = (Group, Vec<String>);
 
 impl Writer {
     /// Starts the threads, with a queue of `depth` groups ahead of the first.
-    pub fn spawn(mut journal: Journal, depth: usize, mut hook: CommitHook) -> Writer {
+    ///
+    /// The WAL is copied into the database by a thread of its own (`rtm2m-checkpoint`, a second connection)
+    /// while the next group is committed, instead of by the commit that fills it; when that thread cannot be
+    /// set up, commits checkpoint as SQLite does by default.
+    pub fn spawn(journal: Journal, depth: usize, hook: CommitHook) -> Writer {
+        Writer::with_wal_bound(journal, depth, hook, WAL_BYTES_MAX)
+    }
+
+    /// [`Writer::spawn`], the commit thread waiting for the checkpoint thread once about `wal_bytes` of rows
+    /// were committed since the WAL last started over (64 MiB by default): the WAL's size under sustained
+    /// load.
+    pub fn with_wal_bound(
+        mut journal: Journal,
+        depth: usize,
+        mut hook: CommitHook,
+        wal_bytes: u64,
+    ) -> Writer {
         let (tx, rx) = sync_channel::<Group>(depth.max(1));
         let (to_commit, commits) = sync_channel::<Lined>(1);
         let (to_publish, published) = sync_channel::<Lined>(1);
@@ -52,11 +164,38 @@ impl Writer {
                 }
             })
             .expect("the journal's line thread starts");
+        let checkpoints = Arc::new(Checkpoints::default());
+        let checkpoint = journal
+            .checkpointer()
+            .and_then(|wal| journal.set_autocheckpoint(0).map(|()| wal))
+            .ok()
+            .map(|wal| {
+                let shared = Arc::clone(&checkpoints);
+                std::thread::Builder::new()
+                    .name("rtm2m-checkpoint".into())
+                    .spawn(move || shared.run(wal))
+                    .expect("the journal's checkpoint thread starts")
+            });
+        let checkpointed = checkpoint.is_some();
         let commit = std::thread::Builder::new()
             .name("rtm2m-journal".into())
             .spawn(move || {
+                let _done = OnExit(&checkpoints, |p| p.done = true);
+                let (mut n, mut unchecked) = (0u64, 0u64);
                 for (group, bodies) in commits {
                     journal.commit_with_bodies(&group, &bodies)?;
+                    n += 1;
+                    if checkpointed {
+                        checkpoints.update(|p| p.committed = n);
+                        unchecked += group_bytes(&group, &bodies);
+                        if unchecked > wal_bytes {
+                            if !checkpoints.wait_copied(n) {
+                                // The checkpoint thread's error is what `finish` reports.
+                                break;
+                            }
+                            unchecked = 0;
+                        }
+                    }
                     // The hook's thread stopped: its error is what `finish` reports.
                     if to_publish.send((group, bodies)).is_err() {
                         break;
@@ -82,6 +221,7 @@ impl Writer {
             lines: Some(lines),
             commit: Some(commit),
             publish: Some(publish),
+            checkpoint,
         }
     }
 
@@ -117,11 +257,17 @@ impl Writer {
         let lines = self.lines.take().expect("a writer is finished once").join();
         let commit = joined(self.commit.take(), "journal thread");
         let publish = joined(self.publish.take(), "journal hook thread");
+        let checkpoint = match self.checkpoint.take() {
+            Some(thread) => joined(Some(thread), "journal checkpoint thread"),
+            None => Ok(()),
+        };
         if lines.is_err() {
             return Err(panicked("journal line thread"));
         }
         let journal = commit?;
         publish?;
+        checkpoint?;
+        journal.set_autocheckpoint(AUTOCHECKPOINT_PAGES)?;
         Ok(journal)
     }
 }
@@ -143,4 +289,11 @@ fn panicked(what: &str) -> JournalError {
         path: what.into(),
         reason: "panicked".into(),
     }
+}
+
+/// About the bytes a group adds to the WAL: its rows' text and a few dozen bytes of columns each.
+fn group_bytes(group: &Group, bodies: &[String]) -> u64 {
+    let inputs: usize = group.inputs.iter().map(|i| i.body.len() + 48).sum();
+    let outputs: usize = bodies.iter().map(|b| b.len() + 96).sum();
+    (inputs + outputs) as u64
 }
