@@ -291,9 +291,11 @@ fn panicked(what: &str) -> JournalError {
     }
 }
 
-/// About the bytes a group adds to the WAL: its rows' text and a few dozen bytes of columns each.
+/// About the bytes a group adds to the WAL: its rows' text and a few dozen bytes of columns each, and its
+/// snapshot.
 fn group_bytes(group: &Group, bodies: &[String]) -> u64 {
     let inputs: usize = group.inputs.iter().map(|i| i.body.len() + 48).sum();
     let outputs: usize = bodies.iter().map(|b| b.len() + 96).sum();
-    (inputs + outputs) as u64
+    let snapshot = group.snapshot.as_ref().map_or(0, |(_, body, _)| body.len());
+    (inputs + outputs + snapshot) as u64
 }
