@@ -39,14 +39,11 @@ use rtm2m_market::event::{IndexStatus, IndexUpdate};
 use rtm2m_market::{Event, Timestamp};
 use std::collections::BTreeMap;
 
-/// How far ahead of its application an input is announced to [`Engine::prefetch`].
+/// The account of an input announced ahead of its application ([`Engine::prefetch_account`]), so that
+/// what its record points to can be fetched later ([`Engine::prefetch_holdings`]) without finding the
+/// account again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookahead {
-    /// A few inputs ahead: the account's record.
-    Account,
-    /// The next input: what the record points to.
-    Holdings,
-}
+pub struct AccountHint(u32);
 
 /// What became of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -791,35 +788,30 @@ impl Engine {
         list.len() as u64
     }
 
-    /// The account an input names, when it names a known one (no effect on the state).
-    fn account_of(&self, input: &Input) -> Option<usize> {
+    /// A hint that `input` will be applied in a few inputs: finds the account it names (none for an input
+    /// that names no known account) and fetches its record into the caches, so a caller that reads its
+    /// inputs ahead overlaps the memory latency of one input's account with the work of the inputs before
+    /// it. No effect on the state or on any result.
+    pub fn prefetch_account(&self, input: &Input) -> Option<AccountHint> {
         let id = match &input.kind {
             InputKind::Fill(f) => &f.account,
             InputKind::Deposit(t) | InputKind::Withdrawal(t) => &t.account,
             InputKind::Market(_) | InputKind::OpenAccount(_) => return None,
         };
-        self.account_by_id.get(id.as_str()).map(|&a| a as usize)
+        let a = self.find_account(id)?;
+        prefetch_slice(std::slice::from_ref(&self.accounts[a]));
+        Some(AccountHint(a as u32))
     }
 
-    /// A hint that `input` will be applied soon: brings into the caches what applying it reads first, so a
-    /// caller that reads its inputs ahead overlaps the memory latency of one input's account with the work
-    /// of the inputs before it. No effect on the state or on any result; an input that names no known
-    /// account is ignored.
-    /// - [`Lookahead::Account`] (a few inputs ahead): finds the account and fetches its record.
-    /// - [`Lookahead::Holdings`] (the next input, once its record was fetched): its positions, collateral
-    ///   and its id (which its outputs share).
-    pub fn prefetch(&self, input: &Input, stage: Lookahead) {
-        let Some(a) = self.account_of(input) else {
-            return;
-        };
-        match stage {
-            Lookahead::Account => prefetch_slice(std::slice::from_ref(&self.accounts[a])),
-            Lookahead::Holdings => {
-                let acct = &self.accounts[a];
-                prefetch_slice(&acct.positions);
-                prefetch_slice(&acct.collateral);
-                prefetch(acct.id.as_ptr());
-            }
+    /// The next hint, once the account's record was fetched ([`Engine::prefetch_account`]): its
+    /// positions, its collateral and its id (which its outputs share). No effect on the state or on any
+    /// result.
+    pub fn prefetch_holdings(&self, hint: AccountHint) {
+        // Accounts are never removed, so a hint stays in range; `get` keeps a stray one harmless.
+        if let Some(acct) = self.accounts.get(hint.0 as usize) {
+            prefetch_slice(&acct.positions);
+            prefetch_slice(&acct.collateral);
+            prefetch(acct.id.as_ptr());
         }
     }
 
@@ -1119,10 +1111,13 @@ impl Engine {
     }
 
     fn account_index(&self, id: &str) -> Result<usize, Refusal> {
-        self.account_by_id
-            .get(id)
-            .map(|&a| a as usize)
+        self.find_account(id)
             .ok_or_else(|| ("account".to_owned(), format!("unknown account {id}")))
+    }
+
+    /// The index of account `id`, when known.
+    fn find_account(&self, id: &str) -> Option<usize> {
+        self.account_by_id.get(id).map(|&a| a as usize)
     }
 
     fn fill(

@@ -36,7 +36,7 @@ pub mod synthetic;
 mod workers;
 
 pub use config::Genesis;
-pub use engine::{confidence_of, Engine, Lookahead, Verdict};
+pub use engine::{confidence_of, AccountHint, Engine, Verdict};
 pub use error::EngineError;
 pub use event::{parse_input, Input, InputKind, Output, Status};
 pub use state::{Computed, Figures};

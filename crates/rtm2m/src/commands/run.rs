@@ -8,7 +8,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use rtm2m_engine::event::{parse_input, Input, Output, ParseError};
-use rtm2m_engine::{Engine, Genesis, Lookahead, Verdict};
+use rtm2m_engine::{AccountHint, Engine, Genesis, Verdict};
 use rtm2m_journal::writer::Writer;
 use rtm2m_journal::{Group, InputRecord, Journal, SyncMode};
 use std::collections::VecDeque;
@@ -100,7 +100,7 @@ pub struct IngestOptions {
     /// Show progress on stderr (when it is a terminal).
     pub progress: bool,
     /// Lines read and parsed ahead of the one applied, so that the engine fetches their accounts into the
-    /// caches meanwhile (`Engine::prefetch`). 0 for a stream that may pause (a pipe, a terminal), where a
+    /// caches meanwhile (`Engine::prefetch_account`). 0 for a stream that may pause (a pipe, a terminal), where a
     /// line would otherwise wait for the next ones before it is applied.
     pub lookahead: usize,
 }
@@ -108,21 +108,26 @@ pub struct IngestOptions {
 /// [`IngestOptions::lookahead`] for events read from a regular file.
 pub const LOOKAHEAD: usize = 4;
 
-/// A line read: its 1-based number, its text without the line end, and what it reads as.
+/// A line read: its 1-based number, its text without the line end, what it reads as, and the account
+/// the engine found for it when it was read ahead.
 struct Parsed {
     line_no: u64,
     line: String,
     input: Result<Input, ParseError>,
+    hint: Option<AccountHint>,
 }
 
 impl Parsed {
-    fn new((line_no, mut line): (u64, String)) -> Parsed {
+    /// Reads line `line_no` and announces it to `engine` (`Engine::prefetch_account`).
+    fn new((line_no, mut line): (u64, String), engine: &Engine) -> Parsed {
         line.truncate(line.trim_end_matches(['\r', '\n']).len());
         let input = parse_input(&line);
+        let hint = input.as_ref().ok().and_then(|i| engine.prefetch_account(i));
         Parsed {
             line_no,
             line,
             input,
+            hint,
         }
     }
 }
@@ -189,32 +194,26 @@ pub fn ingest(
         Ok(true)
     };
     // Lines read and parsed ahead of the one applied (`opts.lookahead` of them), each announced to the
-    // engine as it enters, and the next one again just before it is applied (`Engine::prefetch`).
+    // engine as it enters, and the next one's holdings fetched just before it is applied.
     let mut lines = lines.fuse();
     let mut ahead: VecDeque<std::io::Result<Parsed>> = VecDeque::with_capacity(opts.lookahead + 1);
     loop {
         while ahead.len() <= opts.lookahead {
             let Some(item) = lines.next() else { break };
-            let item = item.map(Parsed::new);
-            if let Ok(Parsed {
-                input: Ok(input), ..
-            }) = &item
-            {
-                engine.prefetch(input, Lookahead::Account);
-            }
-            ahead.push_back(item);
+            ahead.push_back(item.map(|l| Parsed::new(l, engine)));
         }
         let Some(item) = ahead.pop_front() else { break };
         if let Some(Ok(Parsed {
-            input: Ok(next), ..
+            hint: Some(next), ..
         })) = ahead.front()
         {
-            engine.prefetch(next, Lookahead::Holdings);
+            engine.prefetch_holdings(*next);
         }
         let Parsed {
             line_no,
             line,
             input: parsed,
+            ..
         } = item.context("reading the events")?;
         stats.lines += 1;
         let text = line.as_str();
