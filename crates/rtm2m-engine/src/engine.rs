@@ -17,7 +17,7 @@ use crate::config::{
 use crate::error::EngineError;
 use crate::event::{
     parse_input, Fill, Input, InputKind, LiquidationAlertOut, MarginOut, MarkOut, Output,
-    RejectedOut, Status, StatusOut, Transfer, FORMAT_VERSION,
+    ParseError, RejectedOut, Status, StatusOut, Transfer, FORMAT_VERSION,
 };
 use crate::margin::{
     account_margin, account_margin_tick, naked_coins, MarketView, PointLayout, Scratch,
@@ -819,19 +819,28 @@ impl Engine {
     pub fn apply_line(&mut self, line: Option<u64>, text: &str, out: &mut Vec<Output>) -> Verdict {
         match parse_input(text) {
             Ok(input) => self.apply(&input, line, out),
-            Err(e) => {
-                out.push(Output::Rejected(RejectedOut {
-                    v: FORMAT_VERSION,
-                    seq: e.seq,
-                    ts: None,
-                    line,
-                    event_type: e.event_type,
-                    field: e.field,
-                    reason: e.reason,
-                }));
-                Verdict::Rejected { stale_seq: false }
-            }
+            Err(e) => self.reject_unreadable(line, e, out),
         }
+    }
+
+    /// Records the rejection of a line that does not read as an input (`e`, what [`parse_input`] said of
+    /// it); nothing is applied. For a caller that parsed the line itself.
+    pub fn reject_unreadable(
+        &self,
+        line: Option<u64>,
+        e: ParseError,
+        out: &mut Vec<Output>,
+    ) -> Verdict {
+        out.push(Output::Rejected(RejectedOut {
+            v: FORMAT_VERSION,
+            seq: e.seq,
+            ts: None,
+            line,
+            event_type: e.event_type,
+            field: e.field,
+            reason: e.reason,
+        }));
+        Verdict::Rejected { stale_seq: false }
     }
 
     /// Applies one input; its outputs (or its rejection) are appended to `out`.

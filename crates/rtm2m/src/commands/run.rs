@@ -252,7 +252,8 @@ pub fn ingest(
                 if let Some(s) = e.seq {
                     group.processed_seq = group.processed_seq.max(s);
                 }
-                engine.apply_line(Some(line_no), text, &mut out)
+                // Read once: the line's own error is the rejection.
+                engine.reject_unreadable(Some(line_no), e, &mut out)
             }
         };
         group.processed_line = line_no;
