@@ -532,18 +532,43 @@ fn screen<const AVX2: bool>(
                 s.y[sc as usize] = f32::INFINITY;
                 sc
             };
-            let others = least::<AVX2>(&s.y) as f64 - error;
-            let lower = others - others.abs() * ROUNDING;
+            let others = least::<AVX2>(&s.y);
+            let lower = others as f64 - error;
+            let lower = lower - lower.abs() * ROUNDING;
+            // The runner-up: the first point (scenario) of least f32 value among the others, and a bound on
+            // every scenario outside both, for the memo's second level (none when nothing is left outside).
+            let mut runner_up = None;
+            for_each_at_most::<AVX2>(&s.y, others, |k| {
+                runner_up = Some(k);
+                false
+            });
+            let (runner_up, lower_rest) = match runner_up {
+                Some(k) => {
+                    s.y[k] = f32::INFINITY;
+                    let rest = least::<AVX2>(&s.y) as f64 - error;
+                    let rest = rest - rest.abs() * ROUNDING;
+                    if rest.is_finite() {
+                        (k as u32, rest)
+                    } else {
+                        (NO_RUNNER_UP, lower)
+                    }
+                }
+                None => (NO_RUNNER_UP, lower),
+            };
+            let mut held_at = [u8::MAX; 2];
+            let mut counts = [0; 2];
+            for (k, &g) in slot_of[..held].iter().enumerate() {
+                held_at[k] = g;
+                counts[k] = repriced[g as usize];
+            }
             lower.is_finite().then(|| ScreenMemo {
-                held: std::array::from_fn(|k| {
-                    slot_of
-                        .get(k)
-                        .filter(|_| k < held)
-                        .map_or((u8::MAX, 0), |&g| (g, repriced[g as usize]))
-                }),
-                count: held as u8,
-                exact,
                 lower,
+                lower_rest,
+                repriced: counts,
+                exact,
+                runner_up,
+                held: held_at,
+                count: if held == 1 { Held::One } else { Held::Two },
             })
         }
         _ => None,
@@ -590,21 +615,147 @@ fn settle(
 /// What a tick's screen proved about an account's scenarios, for the next tick to settle it with one or a
 /// few exact points instead of screening every scenario again (`worst_loss_reused`).
 ///
-/// Valid while the account's terms (positions and grid collateral) are those it was made from: the engine
-/// keeps it with the account and drops it whenever the account's margin is stored other than by a tick.
+/// Two levels: the memo's scenarios (`exact`), settled at every tick, with a lower bound on every other
+/// scenario; and the runner-up's scenarios (`runner_up`), settled only when that bound no longer decides,
+/// with a lower bound on every scenario outside both. Valid while the account's terms (positions and grid
+/// collateral) are those it was made from: the engine keeps it with the account and drops it whenever the
+/// account's margin is stored other than by a tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct ScreenMemo {
-    /// The held grid underlyings in increasing order (the second `u8::MAX` with one), each with the count
-    /// of its re-pricings when the memo was made (its rows then).
-    held: [(u8, u32); 2],
-    /// Underlyings held (1 or 2).
-    count: u8,
-    /// The scenarios settled exactly: with one underlying, every scenario of this point of it; with two,
-    /// this scenario (the least one when the memo was made).
-    exact: u32,
     /// A lower bound on the exact real P&L (`weight·Σ size·row` in real arithmetic on the f64 rows as they
-    /// were) of every other scenario, USD.
+    /// were) of every scenario outside `exact`'s, USD.
     lower: f64,
+    /// The same for every scenario outside both `exact`'s and `runner_up`'s, USD (≥ `lower`).
+    lower_rest: f64,
+    /// Each held underlying's count of re-pricings when the memo was made (its rows then).
+    repriced: [u32; 2],
+    /// The scenarios settled at every tick: with one underlying, every scenario of this point of it; with
+    /// two, this scenario (the least one when the memo was made).
+    exact: u32,
+    /// The scenarios settled when `lower` does not decide, in the same form ([`NO_RUNNER_UP`]: none).
+    runner_up: u32,
+    /// The held grid underlyings in increasing order (the second `u8::MAX` with one).
+    held: [u8; 2],
+    /// How many underlyings are held.
+    count: Held,
+}
+
+/// How many grid underlyings a memo's account holds (an enum, so an `Option<ScreenMemo>` takes no more
+/// room than the memo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Held {
+    One = 1,
+    Two = 2,
+}
+
+/// A memo without a runner-up (no scenario outside its own and the runner-up's would be left).
+const NO_RUNNER_UP: u32 = u32::MAX;
+
+/// The reference's (loss, first scenario reaching it) over some scenarios settled exactly, with the least
+/// P&L among them; scenarios may come in any order (a tie goes to the lower scenario, as the reference's
+/// loop in increasing order gives).
+#[derive(Debug, Clone, Copy)]
+struct Settled {
+    loss: f64,
+    worst: Option<u32>,
+    least: f64,
+}
+
+impl Settled {
+    fn new() -> Settled {
+        Settled {
+            loss: 0.0,
+            worst: None,
+            least: f64::INFINITY,
+        }
+    }
+
+    /// Scenario `sc` with P&L `x`.
+    #[inline(always)]
+    fn take(&mut self, sc: u32, x: f64) {
+        if -x > self.loss || (-x == self.loss && self.worst.is_some_and(|w| sc < w)) {
+            self.loss = -x;
+            self.worst = Some(sc);
+        }
+        if x < self.least {
+            self.least = x;
+        }
+    }
+
+    /// Every scenario of `which` (a point with one underlying, a scenario with two) at point sum `x`, the
+    /// sum over the held underlyings of `D = Σ size·row` at its points.
+    #[inline(always)]
+    fn take_all(
+        &mut self,
+        layout: &PointLayout,
+        memo: &ScreenMemo,
+        which: u32,
+        x: f64,
+    ) -> Option<()> {
+        match memo.count {
+            Held::One => {
+                let g = memo.held[0] as usize;
+                for &sc in layout.scenarios_of_point[g].get(which as usize)? {
+                    self.take(sc, layout.weight[sc as usize] * x);
+                }
+            }
+            Held::Two => self.take(which, *layout.weight.get(which as usize)? * x),
+        }
+        Some(())
+    }
+}
+
+impl ScreenMemo {
+    /// The point each held underlying takes in `which`'s scenarios.
+    #[inline(always)]
+    fn points_of(&self, layout: &PointLayout, which: u32) -> Option<[usize; 2]> {
+        Some(match self.count {
+            Held::One => [which as usize, 0],
+            Held::Two => {
+                let at = |k: usize| {
+                    layout.point[self.held[k] as usize]
+                        .get(which as usize)
+                        .map(|&p| p as usize)
+                };
+                [at(0)?, at(1)?]
+            }
+        })
+    }
+}
+
+/// The point sums of `terms` at the points `at` (one per held underlying, `second` the second's grid
+/// index, `u8::MAX` with one), in term order from 0 as the reference sums them, added in underlying order:
+/// `0 + D_a (+ D_b)`. Each term is added to its own underlying's sum and +0.0 to the other's, which leaves
+/// it unchanged to the bit (a sum started at +0.0 is never −0.0 in round-to-nearest); the two sums stay in
+/// registers.
+#[inline(always)]
+fn point_sum(
+    terms: &[(usize, f64, u8)],
+    exact: &[f64],
+    w: usize,
+    second: u8,
+    at: [usize; 2],
+) -> f64 {
+    let (mut d0, mut d1) = (0.0f64, 0.0f64);
+    for &(row, size, g) in terms {
+        let k = usize::from(g == second);
+        let v = size * exact[row * w + at[k]];
+        d0 += if k == 0 { v } else { 0.0 };
+        d1 += if k == 0 { 0.0 } else { v };
+    }
+    let mut x = 0.0;
+    x += d0;
+    if second != u8::MAX {
+        x += d1;
+    }
+    x
+}
+
+/// `x` rounded down by a relative [`ROUNDING`] (what every bound below is carried with).
+#[inline(always)]
+fn down(x: f64) -> f64 {
+    x - x.abs() * ROUNDING
 }
 
 /// The worst loss and its scenario, [`crate::margin::worst_loss_reference`]'s to the bit, from the memo of
@@ -612,14 +763,20 @@ pub(crate) struct ScreenMemo {
 /// caller screens again).
 ///
 /// Each term's row moved, since the memo, by at most `drift` (its underlying re-priced once since) or not
-/// at all (not re-priced), so every other scenario's real P&L moved by at most `M = Σ|size|·drift` and is
-/// still at least `lower − M`. The memo's scenarios are settled exactly as the reference computes them:
-/// one pass over the terms sums, per held underlying in term order from 0, `D = Σ size·row[p]` at the
-/// memo's point `p` (with two underlyings, its scenario's point on each), and a scenario's P&L is
+/// at all (not re-priced), so every scenario's real P&L moved by at most `M = Σ|size|·drift`: every
+/// scenario outside the memo's is still at least `lower − M`, and outside the memo's and the runner-up's at
+/// least `lower_rest − M`. The memo's scenarios are settled exactly as the reference computes them: one
+/// pass over the terms sums, per held underlying in term order from 0, `D = Σ size·row[p]` at the memo's
+/// point `p` (with two underlyings, its scenario's point on each), and a scenario's P&L is
 /// `weight·(0 + D_a + D_b)`. When their least P&L is below `lower − M` by more than f64's rounding of any
 /// scenario (`(N + 8)·2⁻⁵⁰·B`, `B` the screen's bound), every other scenario's computed P&L is strictly
-/// above it, so it is the reference's minimum and its first scenario the reference's. Any other count of
-/// re-pricings since, or a term on another underlying, and the memo does not apply.
+/// above it, so it is the reference's minimum and its first scenario the reference's.
+///
+/// When it is not, the runner-up's scenarios are settled the same way and the test is made again, over
+/// both, against `lower_rest − M`: the reference's minimum is then among them, and its first scenario the
+/// lowest of theirs reaching it. The next memo settles whichever of the two holds the least P&L, with the
+/// other's computed P&L less f64's rounding (or `lower_rest − M`, when less) as its new `lower`. Any other
+/// count of re-pricings since, or a term on another underlying, and the memo does not apply.
 pub(crate) fn worst_loss_reused(
     terms: &[(usize, f64, u8)],
     rows: &Rows<'_>,
@@ -629,32 +786,25 @@ pub(crate) fn worst_loss_reused(
     memo: &ScreenMemo,
 ) -> Option<(Worst, ScreenMemo)> {
     let held = &memo.held[..memo.count as usize];
-    // Per held underlying: whether it was re-priced since (once), and the point summed exactly.
+    // Per held underlying: whether it was re-priced since (once).
     let mut changed = [false; 2];
-    let mut at = [0usize; 2];
-    for (k, &(g, then)) in held.iter().enumerate() {
-        let now = repriced[g as usize];
+    for (k, &g) in held.iter().enumerate() {
+        let (now, then) = (repriced[g as usize], memo.repriced[k]);
         if now == then.wrapping_add(1) {
             changed[k] = true;
         } else if now != then {
             return None;
         }
-        at[k] = if memo.count == 1 {
-            memo.exact as usize
-        } else {
-            layout.point[g as usize][memo.exact as usize] as usize
-        };
     }
     let w = layout.width;
+    let at = memo.points_of(layout, memo.exact)?;
     let (mut bound, mut moved) = (0.0f64, 0.0f64);
-    // The two sums in registers (an indexed array would make each addition wait for the last one's store):
-    // each term is added to its own underlying's sum and +0.0 to the other's, which leaves it unchanged to
-    // the bit (a sum started at +0.0 is never −0.0 in round-to-nearest).
+    // The memo's point sums, as in `point_sum`, in the same pass as the bound and the movement.
     let (mut d0, mut d1) = (0.0f64, 0.0f64);
-    let second = if held.len() == 2 { held[1].0 } else { u8::MAX };
+    let second = if held.len() == 2 { held[1] } else { u8::MAX };
     for &(row, size, g) in terms {
         let k = usize::from(g == second);
-        if k == 0 && g != held[0].0 {
+        if k == 0 && g != held[0] {
             return None;
         }
         let magnitude = size.abs();
@@ -666,7 +816,6 @@ pub(crate) fn worst_loss_reused(
         d0 += if k == 0 { v } else { 0.0 };
         d1 += if k == 0 { 0.0 } else { v };
     }
-    let d = [d0, d1];
     // Also false for NaN.
     if !(bound.is_finite() && moved.is_finite()) {
         return None;
@@ -674,44 +823,61 @@ pub(crate) fn worst_loss_reused(
     let n = terms.len() as f64;
     // The sums' own rounding, generously.
     let moved = moved * (1.0 + (n + 4.0) * ROUNDING);
-    let lower = memo.lower - moved;
-    let lower = lower - lower.abs() * ROUNDING;
     let slack = (n + 8.0) * ROUNDING * bound * (1.0 + ROUNDING);
-    let threshold = lower - slack;
-    let threshold = threshold - threshold.abs() * ROUNDING;
-    // The reference's loop over the memo's scenarios, in increasing order.
+    let below = |lower: f64| down(lower - slack);
+    let lower = down(memo.lower - moved);
+    let lower_rest = down(memo.lower_rest - moved);
+    // The reference's loop over the memo's scenarios.
     let mut x = 0.0;
-    for &dk in &d[..held.len()] {
-        x += dk;
+    x += d0;
+    if held.len() == 2 {
+        x += d1;
     }
-    let (mut loss, mut worst, mut least) = (0.0, None, f64::INFINITY);
-    let mut take = |sc: u32| {
-        let x = layout.weight[sc as usize] * x;
-        if -x > loss {
-            loss = -x;
-            worst = Some(sc);
-        }
-        if x < least {
-            least = x;
-        }
-    };
-    if memo.count == 1 {
-        for &sc in layout.scenarios_of_point[held[0].0 as usize].get(memo.exact as usize)? {
-            take(sc);
-        }
-    } else {
-        take(memo.exact);
+    let mut mine = Settled::new();
+    mine.take_all(layout, memo, memo.exact, x)?;
+    let mut next = *memo;
+    for (k, &g) in held.iter().enumerate() {
+        next.repriced[k] = repriced[g as usize];
     }
+    next.lower_rest = lower_rest;
     // Also false for NaN.
-    if !(least < threshold && lower.is_finite()) {
+    if mine.least < below(lower) && lower.is_finite() {
+        next.lower = lower;
+        return Some(((mine.loss, mine.worst), next));
+    }
+    // The second level: the runner-up's scenarios settled too, against what lies outside both.
+    if memo.runner_up == NO_RUNNER_UP {
         return None;
     }
-    let mut next = *memo;
-    for (h, &(g, _)) in next.held.iter_mut().zip(held) {
-        h.1 = repriced[g as usize];
+    let x = point_sum(
+        terms,
+        rows.exact,
+        w,
+        second,
+        memo.points_of(layout, memo.runner_up)?,
+    );
+    let mut theirs = Settled::new();
+    theirs.take_all(layout, memo, memo.runner_up, x)?;
+    let least = mine.least.min(theirs.least);
+    // Also false for NaN.
+    if !(least < below(lower_rest) && lower_rest.is_finite()) {
+        return None;
     }
-    next.lower = lower;
-    Some(((loss, worst), next))
+    let mut both = mine;
+    if let Some(sc) = theirs.worst {
+        both.take(sc, -theirs.loss);
+    }
+    // Whichever holds the least is the next memo's; the other's real P&L is at least its computed one less
+    // f64's rounding.
+    let other = if theirs.least < mine.least {
+        next.exact = memo.runner_up;
+        next.runner_up = memo.exact;
+        mine.least
+    } else {
+        theirs.least
+    };
+    next.lower = down(down(other - slack).min(lower_rest));
+    Some(((both.loss, both.worst), next))
 }
 
 #[cfg(test)]
@@ -1028,7 +1194,9 @@ mod tests {
         );
         // Re-priced twice since the memo: not decided.
         assert!(worst_loss_reused(&terms, &rows1, &drift, &[3], &layout, &memo).is_none());
-        // The second point now loses 160: the memo cannot tell, the screen must run again.
+        // The runner-up, the second point, now loses 160: the memo's own bound (50 less the 110 moved)
+        // cannot tell, so its second level settles both points against the bound outside them (the third
+        // point's gain of 10, less the 110 moved): the second point is the new worst, and the next memo's.
         let far = rows(layout.width, &[&[-100.0, -160.0, 10.0]]);
         let drift = vec![layout.row_drift(0, &exact, &far)];
         let (single, bound) = derive(&layout, &far, &grid);
@@ -1037,7 +1205,27 @@ mod tests {
             single: &single,
             bound: &bound,
         };
-        assert!(worst_loss_reused(&terms, &rows2, &drift, &[2], &layout, &memo).is_none());
+        let (worst, swapped) = worst_loss_reused(&terms, &rows2, &drift, &[2], &layout, &memo)
+            .expect("the runner-up decides");
+        assert_eq!(worst, (160.0, Some(1)));
+        assert_eq!(worst, worst_loss_reference(&terms, &far, &layout));
+        assert_eq!((swapped.exact, swapped.runner_up), (1, 0));
+        // The first point's −100 is now bounded by what lies outside both: 10 less E and the 110 moved.
+        assert!(
+            swapped.lower < -100.0 - 8.3e-5 && swapped.lower > -100.0 - 8.5e-5,
+            "{}",
+            swapped.lower
+        );
+        // The third point, outside both, now loses 200: neither level can tell.
+        let farther = rows(layout.width, &[&[-100.0, -50.0, -200.0]]);
+        let drift = vec![layout.row_drift(0, &exact, &farther)];
+        let (single, bound) = derive(&layout, &farther, &grid);
+        let rows3 = Rows {
+            exact: &farther,
+            single: &single,
+            bound: &bound,
+        };
+        assert!(worst_loss_reused(&terms, &rows3, &drift, &[2], &layout, &memo).is_none());
     }
 
     proptest! {
