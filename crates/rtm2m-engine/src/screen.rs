@@ -561,7 +561,7 @@ fn screen<const AVX2: bool>(
                 held_at[k] = g;
                 counts[k] = repriced[g as usize];
             }
-            lower.is_finite().then(|| ScreenMemo {
+            lower.is_finite().then_some(ScreenMemo {
                 lower,
                 lower_rest,
                 repriced: counts,
