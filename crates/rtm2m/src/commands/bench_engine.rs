@@ -33,6 +33,23 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// The CPU time the hypervisor gave to something else while this machine's virtual CPUs were ready to
+/// run ("steal"), summed over the CPUs, from the first line of a `/proc/stat` text (proc(5): the eighth
+/// number after `cpu`), in clock ticks; `None` when the text has no such line.
+fn steal_ticks(stat: &str) -> Option<u64> {
+    let mut fields = stat.lines().next()?.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    fields.nth(7)?.parse().ok()
+}
+
+/// This machine's steal time since boot, ms (Linux; `None` elsewhere).
+fn steal_ms() -> Option<f64> {
+    let ticks = steal_ticks(&std::fs::read_to_string("/proc/stat").ok()?)?;
+    Some(ticks as f64 * 1e3 / rustix::param::clock_ticks_per_second() as f64)
+}
+
 /// Runs `rtm2m bench engine`.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.accounts > 0, "--accounts: must be at least 1");
@@ -101,18 +118,35 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut tick_ms = Vec::with_capacity(walk.len());
     let mut tick_cpu_ms = Vec::with_capacity(walk.len());
     let mut remargined = 0u64;
+    // The host's steal time read around every tick (outside the timed part): on a virtual machine, a tick
+    // during which the host ran something else on our CPUs is late by that much, whatever the engine did.
+    // It counts in clock ticks (10 ms), so a tick is only known to have been touched by it.
+    let (mut steal_total_ms, mut calm_ms) = (Some(0.0), Vec::with_capacity(walk.len()));
     for ev in &walk {
         out.clear();
+        let steal_before = steal_ms();
         let cpu = ProcessTime::now();
         let t = Instant::now();
         engine.apply(ev, None, &mut out);
-        tick_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let wall_ms = t.elapsed().as_secs_f64() * 1e3;
         tick_cpu_ms.push(cpu.elapsed().as_secs_f64() * 1e3);
+        tick_ms.push(wall_ms);
+        match (steal_before, steal_ms(), steal_total_ms) {
+            (Some(a), Some(b), Some(total)) => {
+                steal_total_ms = Some(total + (b - a));
+                if b == a {
+                    calm_ms.push(wall_ms);
+                }
+            }
+            _ => steal_total_ms = None,
+        }
         if let Some(Output::Mark(m)) = out.first() {
             remargined += m.accounts_remargined;
         }
     }
     tick_ms.sort_by(f64::total_cmp);
+    calm_ms.sort_by(f64::total_cmp);
+    let stolen_ticks = steal_total_ms.map(|_| tick_ms.len() - calm_ms.len());
     tick_cpu_ms.sort_by(f64::total_cmp);
     let accounts_per_tick = remargined as f64 / walk.len() as f64;
 
@@ -219,6 +253,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     println!(
         "  CPU time of a tick, all threads (less sensitive to other jobs on the machine): p50 {c50:.2} ms, p99 {c99:.2} ms"
     );
+    let calm_p99 = stolen_ticks.map(|_| percentile(&calm_ms, 0.99));
+    match (steal_total_ms, stolen_ticks, calm_p99) {
+        (Some(stolen), Some(n), Some(p99)) if n > 0 && p99.is_finite() => println!(
+            "  the host took {stolen:.0} ms of this machine's CPU (steal) during {n} of the {} ticks; p99 of the other {}: {p99:.2} ms",
+            tick_ms.len(),
+            calm_ms.len()
+        ),
+        (Some(stolen), Some(n), _) if n > 0 => println!(
+            "  the host took {stolen:.0} ms of this machine's CPU (steal) during all {n} ticks"
+        ),
+        (Some(_), Some(_), _) => println!("  no host steal time during the ticks"),
+        _ => {}
+    }
     println!(
         "single fill -> its account re-margined: {} fills: p50 {f50:.2} us, p99 {f99:.2} us",
         fill_us.len()
@@ -248,6 +295,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             "tick_p99_ms": t99,
             "tick_cpu_p50_ms": c50,
             "tick_cpu_p99_ms": c99,
+            "tick_steal_ms": steal_total_ms,
+            "ticks_with_steal": stolen_ticks,
+            "tick_p99_without_steal_ms": calm_p99.filter(|p| p.is_finite()),
             "fill_p50_us": f50,
             "fill_p99_us": f99,
             "ingest_events_per_s": events_per_s,
@@ -258,4 +308,22 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         println!("{summary}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::steal_ticks;
+
+    #[test]
+    fn steal_is_the_eighth_number_of_the_cpu_line() {
+        // The first lines of the development machine's /proc/stat (proc(5): user nice system idle iowait
+        // irq softirq steal guest guest_nice).
+        let stat = "cpu  8023040 2795 667570 5517360 141864 0 15326 47291 0 0\n\
+                    cpu0 3730708 1695 321417 3059550 64552 0 5449 23450 0 0\n\
+                    cpu1 4292331 1100 346153 2457809 77311 0 9876 23840 0 0\n";
+        assert_eq!(steal_ticks(stat), Some(47291));
+        assert_eq!(steal_ticks("cpu0 1 2 3 4 5 6 7 8 9 10\n"), None);
+        assert_eq!(steal_ticks("cpu  1 2 3 4 5 6 7\n"), None);
+        assert_eq!(steal_ticks(""), None);
+    }
 }
