@@ -275,10 +275,11 @@ fn store(acct: &mut AccountState, (computed, published): Change) {
     }
 }
 
-/// Margins the accounts `list` (sorted account indices) and stores what each publishes, in parallel when a
-/// pool is given: `list` is cut into runs of consecutive accounts, each run owning the slice of `accounts`
-/// it spans, so the runs margin, decide and store without sharing anything; their outputs are gathered
-/// in `list` order.
+/// Margins the accounts `list` (sorted account indices) and stores what each publishes, appending the
+/// outputs to `out` in `list` order; in parallel when a pool is given: `list` is cut into runs of
+/// consecutive accounts, each run owning the slice of `accounts` it spans, so the runs margin, decide and
+/// store without sharing anything, and their outputs are gathered in order. Without a pool the outputs go
+/// to `out` directly.
 fn margin_many(
     view: &MarketView<'_>,
     accounts: &mut [AccountState],
@@ -286,13 +287,17 @@ fn margin_many(
     publishing: &Publishing<'_>,
     pool: Option<&rayon::ThreadPool>,
     scratch: &mut Scratch,
-) -> Vec<Vec<Output>> {
+    out: &mut Vec<Output>,
+) {
     // Accounts are margined in runs of CHUNK, each account prefetching the data of the ones a few places
     // ahead: the account record, then its positions and collateral. (The unit rows they read are shared by
     // many accounts and mostly cached; prefetching them as well measured slower.)
     const CHUNK: usize = 256;
-    let run = |s: &mut Scratch, part: &[u32], slice: &mut [AccountState], first: usize| {
-        let mut outputs = Vec::with_capacity(part.len());
+    let run = |s: &mut Scratch,
+               part: &[u32],
+               slice: &mut [AccountState],
+               first: usize,
+               outputs: &mut Vec<Output>| {
         for (j, &a) in part.iter().enumerate() {
             if let Some(&ahead) = part.get(j + 8) {
                 // The whole record: it spans several cache lines.
@@ -308,18 +313,22 @@ fn margin_many(
             }
             let acct = &mut slice[a as usize - first];
             let (computed, memo) = account_margin_tick(acct, view, s);
-            let change = decide(acct, computed, publishing, &mut outputs);
+            let change = decide(acct, computed, publishing, outputs);
             store(acct, change);
             acct.screen = memo;
         }
-        outputs
     };
-    let parallel = pool.is_some() && list.len() >= 2 * CHUNK;
-    let size = if parallel { CHUNK } else { list.len().max(1) };
-    let mut jobs = Vec::with_capacity(list.len().div_ceil(size));
+    let Some(pool) = pool.filter(|_| list.len() >= 2 * CHUNK) else {
+        if let (Some(&first), Some(&last)) = (list.first(), list.last()) {
+            let slice = &mut accounts[first as usize..=last as usize];
+            run(scratch, list, slice, first as usize, out);
+        }
+        return;
+    };
+    let mut jobs = Vec::with_capacity(list.len().div_ceil(CHUNK));
     let mut rest = accounts;
     let mut offset = 0;
-    for part in list.chunks(size) {
+    for part in list.chunks(CHUNK) {
         let (first, last) = (part[0] as usize, part[part.len() - 1] as usize);
         debug_assert!(first >= offset && last >= first, "the list is sorted");
         let (_, tail) = std::mem::take(&mut rest).split_at_mut(first - offset);
@@ -328,20 +337,20 @@ fn margin_many(
         offset = last + 1;
         jobs.push((part, mine, first));
     }
-    match pool {
-        Some(pool) if parallel => pool.install(|| {
-            jobs.into_par_iter()
-                // Every run a task of its own, so a thread that finishes early takes the next run left.
-                .with_max_len(1)
-                .map_init(Scratch::default, |s, (part, slice, first)| {
-                    run(s, part, slice, first)
-                })
-                .collect()
-        }),
-        _ => jobs
-            .into_iter()
-            .map(|(part, slice, first)| run(scratch, part, slice, first))
-            .collect(),
+    let runs: Vec<Vec<Output>> = pool.install(|| {
+        jobs.into_par_iter()
+            // Every run a task of its own, so a thread that finishes early takes the next run left.
+            .with_max_len(1)
+            .map_init(Scratch::default, |s, (part, slice, first)| {
+                let mut outputs = Vec::with_capacity(part.len());
+                run(s, part, slice, first, &mut outputs);
+                outputs
+            })
+            .collect()
+    });
+    out.reserve(runs.iter().map(Vec::len).sum());
+    for outputs in runs {
+        out.extend(outputs);
     }
 }
 
@@ -772,19 +781,16 @@ impl Engine {
         };
         // Borrows the market's fields one by one, so the accounts stay free to be margined in place.
         let view = market_view!(self);
-        let runs = margin_many(
+        margin_many(
             &view,
             &mut self.accounts,
             &list,
             &publishing,
             self.pool.as_ref(),
             &mut scratch,
+            out,
         );
         self.scratch = scratch;
-        out.reserve(runs.iter().map(Vec::len).sum());
-        for outputs in runs {
-            out.extend(outputs);
-        }
         list.len() as u64
     }
 
