@@ -900,6 +900,33 @@ mod tests {
         (single, bound)
     }
 
+    /// f64 unit rows with what the engine derives from them (`derive`), owned, for a test to borrow as
+    /// [`Rows`].
+    struct Derived {
+        exact: Vec<f64>,
+        single: Vec<f32>,
+        bound: Vec<f64>,
+    }
+
+    impl Derived {
+        fn of(layout: &PointLayout, exact: Vec<f64>, grid: &[u8]) -> Derived {
+            let (single, bound) = derive(layout, &exact, grid);
+            Derived {
+                exact,
+                single,
+                bound,
+            }
+        }
+
+        fn rows(&self) -> Rows<'_> {
+            Rows {
+                exact: &self.exact,
+                single: &self.single,
+                bound: &self.bound,
+            }
+        }
+    }
+
     fn screened(
         layout: &PointLayout,
         exact: &[f64],
@@ -1163,27 +1190,18 @@ mod tests {
         let layout = PointLayout::from_parts(vec![3], vec![vec![0, 1, 2]], vec![1.0, 1.0, 1.0]);
         let exact = rows(layout.width, &[&[-100.0, -50.0, 10.0]]);
         let (grid, terms) = (vec![0u8], vec![(0usize, 1.0, 0u8)]);
-        let (single, bound) = derive(&layout, &exact, &grid);
-        let rows0 = Rows {
-            exact: &exact,
-            single: &single,
-            bound: &bound,
-        };
+        let at0 = Derived::of(&layout, exact.clone(), &grid);
         let mut s = ScreenScratch::default();
-        let (result, memo) = worst_loss_screened_memo(&terms, &rows0, &layout, Some(&[1]), &mut s)
-            .expect("screened");
+        let (result, memo) =
+            worst_loss_screened_memo(&terms, &at0.rows(), &layout, Some(&[1]), &mut s)
+                .expect("screened");
         assert_eq!(result, (100.0, Some(0)));
         let memo = memo.expect("a memo");
         // Every point moves by 1: scenario 0 still loses most (101 against 51).
         let (new, drift) = moved(&layout, &exact, &grid, 0, 1.0, &[-0.01]);
         assert_eq!(drift[0], 1.0 * (1.0 + 4.0 * f64::EPSILON));
-        let (single, bound) = derive(&layout, &new, &grid);
-        let rows1 = Rows {
-            exact: &new,
-            single: &single,
-            bound: &bound,
-        };
-        let (fast, next) = worst_loss_reused(&terms, &rows1, &drift, &[2], &layout, &memo)
+        let at1 = Derived::of(&layout, new, &grid);
+        let (fast, next) = worst_loss_reused(&terms, &at1.rows(), &drift, &[2], &layout, &memo)
             .expect("a small move is decided");
         assert_eq!(fast, (101.0, Some(0)));
         // 50 less the screen's f32 bound E = 7·2⁻²³·100 (and f64's part) and what it moved.
@@ -1193,22 +1211,20 @@ mod tests {
             next.lower
         );
         // Re-priced twice since the memo: not decided.
-        assert!(worst_loss_reused(&terms, &rows1, &drift, &[3], &layout, &memo).is_none());
+        assert!(worst_loss_reused(&terms, &at1.rows(), &drift, &[3], &layout, &memo).is_none());
         // The runner-up, the second point, now loses 160: the memo's own bound (50 less the 110 moved)
         // cannot tell, so its second level settles both points against the bound outside them (the third
         // point's gain of 10, less the 110 moved): the second point is the new worst, and the next memo's.
-        let far = rows(layout.width, &[&[-100.0, -160.0, 10.0]]);
-        let drift = vec![layout.row_drift(0, &exact, &far)];
-        let (single, bound) = derive(&layout, &far, &grid);
-        let rows2 = Rows {
-            exact: &far,
-            single: &single,
-            bound: &bound,
-        };
-        let (worst, swapped) = worst_loss_reused(&terms, &rows2, &drift, &[2], &layout, &memo)
+        let far = Derived::of(
+            &layout,
+            rows(layout.width, &[&[-100.0, -160.0, 10.0]]),
+            &grid,
+        );
+        let drift = vec![layout.row_drift(0, &exact, &far.exact)];
+        let (worst, swapped) = worst_loss_reused(&terms, &far.rows(), &drift, &[2], &layout, &memo)
             .expect("the runner-up decides");
         assert_eq!(worst, (160.0, Some(1)));
-        assert_eq!(worst, worst_loss_reference(&terms, &far, &layout));
+        assert_eq!(worst, worst_loss_reference(&terms, &far.exact, &layout));
         assert_eq!((swapped.exact, swapped.runner_up), (1, 0));
         // The first point's −100 is now bounded by what lies outside both: 10 less E and the 110 moved.
         assert!(
@@ -1217,15 +1233,13 @@ mod tests {
             swapped.lower
         );
         // The third point, outside both, now loses 200: neither level can tell.
-        let farther = rows(layout.width, &[&[-100.0, -50.0, -200.0]]);
-        let drift = vec![layout.row_drift(0, &exact, &farther)];
-        let (single, bound) = derive(&layout, &farther, &grid);
-        let rows3 = Rows {
-            exact: &farther,
-            single: &single,
-            bound: &bound,
-        };
-        assert!(worst_loss_reused(&terms, &rows3, &drift, &[2], &layout, &memo).is_none());
+        let farther = Derived::of(
+            &layout,
+            rows(layout.width, &[&[-100.0, -50.0, -200.0]]),
+            &grid,
+        );
+        let drift = vec![layout.row_drift(0, &exact, &farther.exact)];
+        assert!(worst_loss_reused(&terms, &farther.rows(), &drift, &[2], &layout, &memo).is_none());
     }
 
     proptest! {
