@@ -533,8 +533,7 @@ fn screen<const AVX2: bool>(
                 sc
             };
             let others = least::<AVX2>(&s.y);
-            let lower = others as f64 - error;
-            let lower = lower - lower.abs() * ROUNDING;
+            let lower = down(others as f64 - error);
             // The runner-up: the first point (scenario) of least f32 value among the others, and a bound on
             // every scenario outside both, for the memo's second level (none when nothing is left outside).
             let mut runner_up = None;
@@ -545,8 +544,7 @@ fn screen<const AVX2: bool>(
             let (runner_up, lower_rest) = match runner_up {
                 Some(k) => {
                     s.y[k] = f32::INFINITY;
-                    let rest = least::<AVX2>(&s.y) as f64 - error;
-                    let rest = rest - rest.abs() * ROUNDING;
+                    let rest = down(least::<AVX2>(&s.y) as f64 - error);
                     if rest.is_finite() {
                         (k as u32, rest)
                     } else {
@@ -744,15 +742,22 @@ fn point_sum(
         d0 += if k == 0 { v } else { 0.0 };
         d1 += if k == 0 { 0.0 } else { v };
     }
+    in_order(d0, d1, second != u8::MAX)
+}
+
+/// A scenario's point sum from its underlyings' sums, added as the reference adds them: `0 + D_a`, then
+/// `+ D_b` when a second underlying is held.
+#[inline(always)]
+fn in_order(d0: f64, d1: f64, two: bool) -> f64 {
     let mut x = 0.0;
     x += d0;
-    if second != u8::MAX {
+    if two {
         x += d1;
     }
     x
 }
 
-/// `x` rounded down by a relative [`ROUNDING`] (what every bound below is carried with).
+/// `x` rounded down by a relative [`ROUNDING`] (what the memo's bounds are made and carried with).
 #[inline(always)]
 fn down(x: f64) -> f64 {
     x - x.abs() * ROUNDING
@@ -828,13 +833,8 @@ pub(crate) fn worst_loss_reused(
     let lower = down(memo.lower - moved);
     let lower_rest = down(memo.lower_rest - moved);
     // The reference's loop over the memo's scenarios.
-    let mut x = 0.0;
-    x += d0;
-    if held.len() == 2 {
-        x += d1;
-    }
     let mut mine = Settled::new();
-    mine.take_all(layout, memo, memo.exact, x)?;
+    mine.take_all(layout, memo, memo.exact, in_order(d0, d1, held.len() == 2))?;
     let mut next = *memo;
     for (k, &g) in held.iter().enumerate() {
         next.repriced[k] = repriced[g as usize];
