@@ -299,11 +299,7 @@ impl Journal {
     /// `wal_autocheckpoint`; 0: never, a [`WalCheckpointer`] does).
     pub(crate) fn set_autocheckpoint(&self, pages: u32) -> Result<(), JournalError> {
         self.conn
-            .query_row(
-                &format!("PRAGMA wal_autocheckpoint={pages}"),
-                [],
-                |_| Ok(()),
-            )
+            .pragma_update_and_check(None, "wal_autocheckpoint", pages, |_| Ok(()))
             .map_err(|e| self.sql(e))
     }
 
